@@ -1,0 +1,473 @@
+"""``slawatch.toml`` -> validated, typed, immutable settings.
+
+Parsing (``parse_settings``) takes text so tests feed it inline; reading the
+file is ``load_settings``. Every error is a ``ConfigError`` whose message
+starts with the key's dotted path, and unknown keys are rejected, so a typo
+never passes silently. Business targets live here, never in code elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from probes.records import DB_OPERATIONS
+
+DEFAULT_EVENTS: tuple[str, ...] = (
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+)
+SLIS: tuple[str, ...] = (
+    "session_success",
+    "event_completeness",
+    "no_internal_errors",
+    "isolation",
+    "first_event_latency",
+    "completion_latency",
+    "memory_growth",
+    "db_latency",
+    "auth_rejection",
+)
+Sli = Literal[
+    "session_success",
+    "event_completeness",
+    "no_internal_errors",
+    "isolation",
+    "first_event_latency",
+    "completion_latency",
+    "memory_growth",
+    "db_latency",
+    "auth_rejection",
+]
+AuthWay = Literal["header", "subprotocol", "both"]
+DEFAULT_TARGET = "ws://127.0.0.1:8765/ws"
+DEFAULT_CONFIG_PATH = Path("slawatch.toml")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = "sqlite:///data/slawatch.db"
+    retention_days: float = 90.0  # raw rows older than this are pruned; rollups stay
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """How ``slawatch up`` starts the built-in backend."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    db: str = "data/backend.db"
+    step_delay_ms: float = 20.0
+    max_connections: int = 2000
+    faults: tuple[str, ...] = ()  # NAME=VALUE, as for `slawatch backend --fault`
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    host: str = "127.0.0.1"
+    port: int = 8501
+    refresh_s: float = 5.0
+    password_hash: str = ""  # sha256:<hex>; required to bind beyond localhost
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """One scheduled probe: N users against one target, every ``every_s``."""
+
+    name: str = "default"
+    target: str = DEFAULT_TARGET
+    healthz: str = ""  # derived from target when empty; "off" disables memory sampling
+    users: int = 5
+    every_s: float = 60.0
+    timeout_s: float = 30.0  # whole round; must be shorter than every_s
+    session_timeout_s: float = 10.0
+    auth: AuthWay = "both"
+    message: str = "What is 12 * 7? Then search my notes for deploy."
+    expected_events: tuple[str, ...] = DEFAULT_EVENTS
+    bad_token_check: bool = True
+    db_check: bool = True
+    user_prefix: str = "probe-user"
+    audience: str = "agent-chat"
+    token_ttl_s: float = 600.0
+    memory_interval_s: float = 0.25
+
+    @property
+    def healthz_url(self) -> str | None:
+        """The target's ``/healthz`` URL, or None when memory sampling is off."""
+        if self.healthz == "off":
+            return None
+        if self.healthz:
+            return self.healthz
+        parts = urlsplit(self.target)
+        scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+        return urlunsplit((scheme, parts.netloc, "/healthz", "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class SloSettings:
+    """One objective: ``objective`` percent of ``sli``'s valid events good over ``window_s``."""
+
+    name: str
+    sli: Sli
+    objective: float  # percent, e.g. 99.9
+    window_s: float = 30 * 86400.0
+    threshold_ms: float | None = None
+    threshold_mb: float | None = None
+    operation: str | None = None
+    probe: str | None = None  # only this probe's records; None = all
+
+    @property
+    def target_ratio(self) -> float:
+        return self.objective / 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    min_samples: int = 10  # a burn-rate alert needs this many valid events in each window
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    min_coverage: float = 90.0  # percent of scheduled rounds with data for a PASS
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    runner: str = "local"
+    store: StoreSettings = field(default_factory=StoreSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    gate: GateSettings = field(default_factory=GateSettings)
+    probes: tuple[ProbeSettings, ...] = (ProbeSettings(),)
+    slos: tuple[SloSettings, ...] = ()
+    source: str = ""  # the text the settings were parsed from, for the digest
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the config text, so a report names the exact config in force."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+DAY = 86400.0
+
+
+def default_slos() -> tuple[SloSettings, ...]:
+    """The objectives in force when the file names none (DESIGN.md's defaults)."""
+    month = 30 * DAY
+    db = tuple(
+        SloSettings(f"db-{op.replace('_', '-')}", "db_latency", 99.0, month, 50.0, None, op)
+        for op in DB_OPERATIONS
+    )
+    return (
+        SloSettings("session-success", "session_success", 99.9, month),
+        SloSettings("event-completeness", "event_completeness", 99.9, month),
+        SloSettings("no-internal-errors", "no_internal_errors", 99.9, month),
+        SloSettings("isolation", "isolation", 100.0, month),
+        SloSettings("first-event-latency", "first_event_latency", 99.0, month, 500.0),
+        SloSettings("completion-latency", "completion_latency", 99.0, month, 5000.0),
+        SloSettings("memory-growth", "memory_growth", 100.0, month, None, 50.0),
+        *db,
+        SloSettings("auth-rejection", "auth_rejection", 100.0, month),
+    )
+
+
+# --- value converters: each takes (key, raw) and returns the typed value ---------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY, "w": 7 * DAY, None: 1.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"7d"``, ``"2w"`` or a number of seconds -> seconds."""
+    if isinstance(text, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 1h or 7d")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise ValueError(f"expected a duration such as 30s, 5m, 1h or 7d, got {text!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+Conv = Callable[[Any], Any]
+
+
+def _str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, got {raw!r}")
+    return raw
+
+
+def _nonempty(raw: Any) -> str:
+    if not _str(raw).strip():
+        raise ValueError("must not be empty")
+    return str(raw)
+
+
+def _bool(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError(f"must be true or false, got {raw!r}")
+    return raw
+
+
+def _int(low: int, high: int) -> Conv:
+    def conv(raw: Any) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise ValueError(f"must be an integer from {low} to {high}, got {raw!r}")
+        return raw
+
+    return conv
+
+
+def _num(low: float, high: float) -> Conv:
+    def conv(raw: Any) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
+            raise ValueError(f"must be a number from {low:g} to {high:g}, got {raw!r}")
+        return float(raw)
+
+    return conv
+
+
+def _choice(*options: str) -> Conv:
+    def conv(raw: Any) -> str:
+        if raw not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
+        return str(raw)
+
+    return conv
+
+
+def _str_list(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        raise ValueError("must be a list of non-empty strings")
+    return tuple(raw)
+
+
+def _ws_url(raw: Any) -> str:
+    text = _nonempty(raw)
+    if urlsplit(text).scheme not in ("ws", "wss") or not urlsplit(text).hostname:
+        raise ValueError(f"must be a ws:// or wss:// URL, got {text!r}")
+    return text
+
+
+def _healthz(raw: Any) -> str:
+    text = _str(raw)
+    if text in ("", "off") or urlsplit(text).scheme in ("http", "https"):
+        return text
+    raise ValueError(f'must be an http(s) URL or "off", got {text!r}')
+
+
+def _store_url(raw: Any) -> str:
+    text = _nonempty(raw)
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
+        raise ValueError(f"must be an SQLAlchemy URL (sqlite:///... or postgresql+psycopg://...), got {text!r}")
+    return text
+
+
+def _password_hash(raw: Any) -> str:
+    text = _str(raw)
+    if text and not re.fullmatch(r"sha256:[0-9a-f]{64}", text):
+        raise ValueError("must be sha256:<64 hex digits> (see `slawatch hash-password`)")
+    return text
+
+
+def _events(raw: Any) -> tuple[str, ...]:
+    events = _str_list(raw)
+    if len(events) < 2:
+        raise ValueError("must name at least the first and the last event")
+    return events
+
+
+# key -> (field name, converter); the docs test checks every key here is in the example file.
+SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
+    "store": {
+        "url": ("url", _store_url),
+        "retention": ("retention_days", lambda r: parse_duration(r) / DAY),
+    },
+    "backend": {
+        "host": ("host", _nonempty),
+        "port": ("port", _int(0, 65535)),
+        "db": ("db", _nonempty),
+        "step_delay_ms": ("step_delay_ms", _num(0, 60_000)),
+        "max_connections": ("max_connections", _int(1, 1_000_000)),
+        "faults": ("faults", _str_list),
+    },
+    "dashboard": {
+        "host": ("host", _nonempty),
+        "port": ("port", _int(1, 65535)),
+        "refresh": ("refresh_s", parse_duration),
+        "password_hash": ("password_hash", _password_hash),
+    },
+    "alerts": {"min_samples": ("min_samples", _int(1, 1_000_000))},
+    "gate": {"min_coverage": ("min_coverage", _num(0, 100))},
+    "probes": {
+        "name": ("name", _nonempty),
+        "target": ("target", _ws_url),
+        "healthz": ("healthz", _healthz),
+        "users": ("users", _int(1, 10_000)),
+        "every": ("every_s", parse_duration),
+        "timeout": ("timeout_s", parse_duration),
+        "session_timeout": ("session_timeout_s", parse_duration),
+        "auth": ("auth", _choice("header", "subprotocol", "both")),
+        "message": ("message", _nonempty),
+        "expected_events": ("expected_events", _events),
+        "bad_token_check": ("bad_token_check", _bool),
+        "db_check": ("db_check", _bool),
+        "user_prefix": ("user_prefix", _nonempty),
+        "audience": ("audience", _nonempty),
+        "token_ttl": ("token_ttl_s", parse_duration),
+        "memory_interval": ("memory_interval_s", parse_duration),
+    },
+    "slo": {
+        "name": ("name", _nonempty),
+        "sli": ("sli", _choice(*SLIS)),
+        "objective": ("objective", _num(0, 100)),
+        "window": ("window_s", parse_duration),
+        "threshold_ms": ("threshold_ms", _num(0, 86_400_000)),
+        "threshold_mb": ("threshold_mb", _num(0, 1_000_000)),
+        "operation": ("operation", _choice(*DB_OPERATIONS)),
+        "probe": ("probe", _nonempty),
+    },
+}
+TOP_LEVEL = {"runner": _nonempty}
+_SLO_NEEDS = {
+    "first_event_latency": "threshold_ms",
+    "completion_latency": "threshold_ms",
+    "db_latency": "threshold_ms",
+    "memory_growth": "threshold_mb",
+}
+
+
+def _convert(path: str, table: Any, section: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{path}: must be a table")
+    spec = SCHEMA[section]
+    out: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key not in spec:
+            raise ConfigError(f"{path}.{key}: unknown key (known: {', '.join(spec)})")
+        name, conv = spec[key]
+        try:
+            out[name] = conv(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.{key}: {exc}") from None
+    return out
+
+
+def _probe(path: str, table: Any) -> ProbeSettings:
+    probe = ProbeSettings(**_convert(path, table, "probes"))
+    if probe.timeout_s >= probe.every_s:
+        raise ConfigError(f"{path}.timeout: must be shorter than every ({probe.every_s:g}s)")
+    if probe.session_timeout_s > probe.timeout_s:
+        raise ConfigError(f"{path}.session_timeout: must not exceed timeout ({probe.timeout_s:g}s)")
+    return probe
+
+
+def _slo(path: str, table: Any) -> SloSettings:
+    values = _convert(path, table, "slo")
+    for required in ("name", "sli", "objective"):
+        if required not in values:
+            raise ConfigError(f"{path}.{required}: required")
+    needed = _SLO_NEEDS.get(values["sli"])
+    if needed and needed not in values:
+        raise ConfigError(f"{path}.{needed}: required for sli {values['sli']}")
+    if values["sli"] == "db_latency" and "operation" not in values:
+        raise ConfigError(f"{path}.operation: required for sli db_latency")
+    return SloSettings(**values)
+
+
+def _unique(path: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ConfigError(f"{path}[{i}].name: duplicate name {name!r}")
+        seen.add(name)
+
+
+def _array(doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be an array of tables ([[{key}]])")
+    return value
+
+
+def parse_settings(text: str) -> Settings:
+    """Validate TOML text into ``Settings``; raises ``ConfigError`` naming the key."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}") from None
+    known = set(SCHEMA) | set(TOP_LEVEL)
+    for key in doc:
+        if key not in known:
+            raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(known))})")
+    sections: dict[str, Any] = {}
+    for key, cls in (
+        ("store", StoreSettings),
+        ("backend", BackendSettings),
+        ("dashboard", DashboardSettings),
+        ("alerts", AlertSettings),
+        ("gate", GateSettings),
+    ):
+        if key in doc:
+            sections[key] = cls(**_convert(key, doc[key], key))
+    if "runner" in doc:
+        try:
+            sections["runner"] = TOP_LEVEL["runner"](doc["runner"])
+        except ValueError as exc:
+            raise ConfigError(f"runner: {exc}") from None
+    probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
+    slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
+    _unique("probes", [p.name for p in probes])
+    _unique("slo", [s.name for s in slos])
+    return Settings(
+        **sections,
+        probes=tuple(probes) or (ProbeSettings(),),
+        slos=tuple(slos) or default_slos(),
+        source=text,
+    )
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read ``path`` (or ``./slawatch.toml`` when present); defaults when there is none."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return parse_settings("")
+        path = DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        return parse_settings(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy with top-level fields replaced (for command-line flags)."""
+    names = {f.name for f in fields(Settings)}
+    unknown = set(changes) - names
+    if unknown:
+        raise TypeError(f"unknown settings: {sorted(unknown)}")
+    return replace(settings, **changes)
