@@ -51,6 +51,7 @@ Sli = Literal[
 AuthWay = Literal["header", "subprotocol", "both"]
 DEFAULT_TARGET = "ws://127.0.0.1:8765/ws"
 DEFAULT_CONFIG_PATH = Path("slawatch.toml")
+PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a-f]{64})")
 
 
 class ConfigError(ValueError):
@@ -80,7 +81,7 @@ class DashboardSettings:
     host: str = "127.0.0.1"
     port: int = 8501
     refresh_s: float = 5.0
-    password_hash: str = ""  # sha256:<hex>; required to bind beyond localhost
+    password_hash: str = ""  # pbkdf2_sha256$iterations$salt$hash; needed beyond localhost
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +285,11 @@ def _store_url(raw: Any) -> str:
 
 def _password_hash(raw: Any) -> str:
     text = _str(raw)
-    if text and not re.fullmatch(r"sha256:[0-9a-f]{64}", text):
-        raise ValueError("must be sha256:<64 hex digits> (see `slawatch hash-password`)")
+    if text and not PASSWORD_HASH.fullmatch(text):
+        raise ValueError(
+            "must be pbkdf2_sha256$<iterations>$<salt hex>$<64 hex digits> "
+            "(made by `slawatch hash-password`)"
+        )
     return text
 
 

@@ -47,7 +47,7 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ("[store]\nurl = 'mysql://x'", "store.url: must be an SQLAlchemy URL"),
         ("[store]\nretention = 'forever'", "store.retention: expected a duration"),
         ("[backend]\nport = 70000", "backend.port: must be an integer from 0 to 65535, got 70000"),
-        ("[dashboard]\npassword_hash = 'abc'", "dashboard.password_hash: must be sha256:"),
+        ("[dashboard]\npassword_hash = 'abc'", "dashboard.password_hash: must be pbkdf2_sha256$"),
         ("[[probes]]\nusers = 0", "probes[0].users: must be an integer from 1 to 10000, got 0"),
         ("[[probes]]\nusers = '5'", "probes[0].users: must be an integer"),
         ("[[probes]]\ntarget = 'http://x/ws'", "probes[0].target: must be a ws:// or wss:// URL"),

@@ -1,0 +1,286 @@
+"""What each ``slawatch`` sub-command does, given parsed flags and settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import importlib.util
+import os
+import re
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from probes import tables
+from probes.config import ProbeSettings, Settings, parse_duration
+from probes.passwords import make_password_hash
+from probes.export import SESSION_FIELDS, write_csv, write_json
+from probes.records import Filters, RoundResult
+from probes.results import ResultStore
+from probes.round import run_round
+from probes.schedule import ProbeScheduler, memory_source
+from probes.tokens import mint_token
+from probes.verdict import evaluate_window
+
+SECRET_ENV = "SLAWATCH_JWT_SECRET"
+SECRET_FILE_ENV = "SLAWATCH_JWT_SECRET_FILE"
+EXIT_GATE = 1
+
+
+class UsageError(Exception):
+    """A command was asked for something it cannot do; the message says what to change."""
+
+
+def jwt_secret(required: bool = True) -> str | None:
+    """The token secret from ``SLAWATCH_JWT_SECRET`` or the file ``SLAWATCH_JWT_SECRET_FILE``."""
+    secret = os.environ.get(SECRET_ENV)
+    path = os.environ.get(SECRET_FILE_ENV)
+    if not secret and path:
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"{SECRET_FILE_ENV}: cannot read {path}: {exc.strerror}") from None
+    if not secret and required:
+        raise UsageError(
+            f"{SECRET_ENV} is not set: probes mint tokens that the target verifies with it "
+            f"(or put it in a file named by {SECRET_FILE_ENV})"
+        )
+    if secret and len(secret.encode()) < 32:
+        raise UsageError(f"{SECRET_ENV} must be at least 32 bytes")
+    return secret
+
+
+def parse_time(text: str | None, now: datetime, *, name: str) -> datetime:
+    """An ISO 8601 time (naive = UTC) or a duration ago such as ``7d``."""
+    if text is None:
+        return now
+    with contextlib.suppress(ValueError):
+        return now - timedelta(seconds=parse_duration(text))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--{name}: expected an ISO 8601 time or a duration such as 7d, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def open_store(settings: Settings) -> Iterator[ResultStore]:
+    store = ResultStore.open(settings.store.url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def output(path: Path | None, binary: bool = False) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+# --- up / backend / run / dashboard ------------------------------------------------
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    from probes.up import run_up
+
+    return asyncio.run(run_up(settings, config=args.config, dashboard=not args.no_dashboard))
+
+
+def backend_argv(settings: Settings, args: argparse.Namespace | None = None) -> list[str]:
+    """The command line that starts the built-in backend with these settings."""
+    b = settings.backend
+    argv = [sys.executable, "-m", "backend", "--host", b.host, "--port", str(b.port), "--db", b.db]
+    argv += ["--step-delay-ms", f"{b.step_delay_ms:g}", "--max-connections", str(b.max_connections)]
+    faults = list(b.faults)
+    if args is not None:
+        if args.host:
+            argv[argv.index("--host") + 1] = args.host
+        if args.port is not None:
+            argv[argv.index("--port") + 1] = str(args.port)
+        faults += args.fault
+        argv += [a for a in args.backend_args if a != "--"]
+    for fault in faults:
+        argv += ["--fault", fault]
+    return argv
+
+
+def backend(args: argparse.Namespace, settings: Settings) -> int:
+    argv = backend_argv(settings, args)
+    os.execv(argv[0], argv)
+    return 0  # pragma: no cover - execv does not return
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    secret = jwt_secret()
+    assert secret is not None
+
+    async def main() -> None:
+        with open_store(settings) as store:
+            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
+            scheduler.start()
+            print(f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
+                  f"store {settings.store.url}", file=sys.stderr)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await scheduler.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def dashboard_argv(settings: Settings, config: Path | None, host: str, port: int) -> list[str]:
+    """The command line that serves the Streamlit dashboard."""
+    spec = importlib.util.find_spec("dashboard")
+    if spec is None or spec.origin is None:
+        raise UsageError("the dashboard package is not installed")
+    app = Path(spec.origin).parent / "app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--", "--db", settings.store.url]
+    if config is not None:
+        argv += ["--config", str(config)]
+    return argv
+
+
+def dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.access import check_bind  # the CLI is the composition root
+
+    host = args.host or settings.dashboard.host
+    try:
+        check_bind(host, settings.dashboard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    argv = dashboard_argv(settings, args.config, host, args.port or settings.dashboard.port)
+    os.execv(argv[0], argv)
+    return 0  # pragma: no cover
+
+
+# --- probe --------------------------------------------------------------------------
+
+
+def probe_settings(args: argparse.Namespace, settings: Settings) -> ProbeSettings:
+    """The configured probe, with the command line's overrides applied."""
+    chosen = settings.probes[0]
+    if args.probe:
+        named = [p for p in settings.probes if p.name == args.probe]
+        if not named:
+            raise UsageError(f"--probe: no probe named {args.probe!r} in the config")
+        chosen = named[0]
+    changes: dict[str, object] = {}
+    if args.target:
+        if not re.match(r"^wss?://[^/]+", args.target):
+            raise UsageError(f"--target: must be a ws:// or wss:// URL, got {args.target!r}")
+        changes["target"] = args.target
+        changes["healthz"] = chosen.healthz if chosen.healthz == "off" else ""
+    if args.users is not None:
+        if not 1 <= args.users <= 10_000:
+            raise UsageError("--users: must be from 1 to 10000")
+        changes["users"] = args.users
+    if args.auth:
+        changes["auth"] = args.auth
+    if args.healthz:
+        changes["healthz"] = args.healthz
+    return replace(chosen, **changes)  # type: ignore[arg-type]
+
+
+def probe(args: argparse.Namespace, settings: Settings) -> int:
+    if args.rounds < 1:
+        raise UsageError("--rounds: must be at least 1")
+    secret = jwt_secret()
+    assert secret is not None
+    chosen = probe_settings(args, settings)
+    progress = sys.stderr if sys.stderr.isatty() else None
+    started = datetime.now(UTC)
+    rounds = asyncio.run(_probe_rounds(chosen, settings, secret, args.rounds, progress))
+    finished = datetime.now(UTC)
+    with open_store(settings) as store:
+        for result in rounds:
+            store.save_round(result)
+        evaluation = evaluate_window(
+            store, settings, since=started, until=finished + timedelta(seconds=1),
+            filters=Filters(run_ids=tuple(r.run_id for r in rounds)),
+            expected_rounds=args.rounds,
+        )
+    print(tables.rounds_table(rounds))
+    print()
+    print(tables.objectives_table(evaluation))
+    print()
+    print(f"verdict: {evaluation.verdict} - {evaluation.reason}")
+    if args.gate and evaluation.verdict == "FAIL":
+        return EXIT_GATE
+    return 0
+
+
+async def _probe_rounds(
+    chosen: ProbeSettings, settings: Settings, secret: str, count: int, progress: TextIO | None
+) -> list[RoundResult]:
+    results: list[RoundResult] = []
+    for i in range(count):
+        if progress:
+            print(f"\rround {i + 1}/{count}: {chosen.users} users against {chosen.target} ...",
+                  end="", file=progress, flush=True)
+        result = await run_round(
+            chosen, run_id=uuid.uuid4().hex, runner=settings.runner, secret=secret,
+            memory=memory_source(chosen), now=lambda: datetime.now(UTC),
+        )
+        results.append(result)
+        if progress:
+            failed = len(result.failed_sessions)
+            print(f"\rround {i + 1}/{count}: {result.status}, {failed} of {len(result.sessions)} "
+                  f"sessions failed          ", file=progress, flush=True)
+    return results
+
+
+# --- report / export / token / hash-password --------------------------------------------
+
+
+def report(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard import report as reports  # the CLI is the composition root
+
+    return reports.command(args, settings)
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    since = parse_time(args.since, now, name="since")
+    until = parse_time(args.until, now, name="until")
+    filters = Filters(target=args.target, probe=args.probe)
+    write = write_csv if args.format == "csv" else write_json
+    with open_store(settings) as store, output(args.output) as out:
+        if args.what == "sessions":
+            count = write(store.iter_sessions(since, until, filters), SESSION_FIELDS, out)
+        else:
+            count = write(store.rounds_between(since, until, filters), tables.ROUND_FIELDS, out)
+    print(f"{count} {args.what} exported", file=sys.stderr)
+    return 0
+
+
+def token(args: argparse.Namespace, settings: Settings) -> int:
+    secret = jwt_secret()
+    assert secret is not None
+    ttl = parse_duration(args.ttl)
+    print(mint_token(secret, args.user, audience=args.audience, ttl_s=ttl, now=time.time()))
+    return 0
+
+
+def hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    password = getpass.getpass("dashboard password: ")
+    if len(password) < 12:
+        raise UsageError("choose a password of at least 12 characters")
+    print(f'password_hash = "{make_password_hash(password)}"')
+    return 0
+

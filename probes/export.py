@@ -1,0 +1,81 @@
+"""Raw evidence out: session and round rows as JSON or formula-safe CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+SESSION_FIELDS: tuple[str, ...] = (
+    "run_id",
+    "probe",
+    "target",
+    "runner",
+    "user_id",
+    "started_at",
+    "connect_ms",
+    "first_event_ms",
+    "total_ms",
+    "close_code",
+    "close_reason",
+    "http_status",
+    "events",
+    "missing_events",
+    "order_ok",
+    "foreign_events",
+    "outcome",
+    "reason",
+    "error",
+)
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: str) -> str:
+    """Make a CSV cell that a spreadsheet would run as a formula plain text (OWASP advice)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def csv_cell(value: Any) -> str:
+    """One value as a CSV cell: lists joined with ``|``, None empty, text made inert."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return inert("|".join(str(v) for v in value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return inert(str(value))
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], out: TextIO) -> int:
+    """Write ``rows`` with exactly ``fields`` as columns; returns the row count."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(fields)
+    count = 0
+    for row in rows:
+        writer.writerow([csv_cell(row.get(name)) for name in fields])
+        count += 1
+    return count
+
+
+def write_json(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], out: TextIO) -> int:
+    """Write ``rows`` as one JSON array of objects with exactly ``fields``."""
+    out.write("[")
+    count = 0
+    for row in rows:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps({name: row.get(name) for name in fields}, default=str))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def to_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], fmt: str) -> str:
+    """Rows rendered as CSV or JSON text (used by the reports)."""
+    buf = io.StringIO()
+    (write_csv if fmt == "csv" else write_json)(rows, fields, buf)
+    return buf.getvalue()
