@@ -109,7 +109,7 @@ def exclude_maintenance(
     """Drop every bucket ``[start, start + width)`` that overlaps a maintenance window.
 
     The granularity is one bucket: a window touching any part of a bucket drops
-    all of it, so up to one bucket's good events beyond each edge are lost too.
+    all of it, so events just outside each edge, in the same bucket, go too.
     A window is ``[start, end)``, an open one (``end`` None) runs to ``now``;
     one that ends at or before its start covers nothing. Annotations of other
     kinds are ignored; filtering by target is the caller's.
@@ -139,6 +139,8 @@ def evaluate(
 ) -> SloResult:
     """Compliance, error budget and burn rate over ``[since, until)``, plus the alerts.
 
+    The window is the caller's choice (usually ``until - slo.window_s``); the
+    budget is the one that window allows.
     Maintenance is excluded first, with open windows running to ``until`` (later
     buckets are never looked at, so this is the same as running to the real
     now). Alert windows end at ``until`` whatever ``since`` is: pass buckets
@@ -192,7 +194,7 @@ def coverage(rounds_with_data: int, *, since: datetime, until: datetime, every_s
         raise ValueError(f"rounds_with_data must not be negative, got {rounds_with_data}")
     if until < since:
         raise ValueError(f"since {since.isoformat()} is after until {until.isoformat()}")
-    expected = max(1, (until - since) // timedelta(seconds=_width(every_s, "every_s")))
+    expected = max(1, (until - since) // _width(every_s, "every_s"))
     return min(1.0, rounds_with_data / expected)
 
 

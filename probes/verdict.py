@@ -1,0 +1,152 @@
+"""Stored records -> every objective's result and one overall verdict.
+
+The single place where the store and the SLO maths meet; ``slawatch probe
+--gate``, the reports and the dashboard all call it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from probes import slo
+from probes.config import ProbeSettings, Settings, SloSettings
+from probes.records import Annotation, Filters
+from probes.results import ResultStore
+
+BUCKET_S = 60.0
+# Burn-rate alerts look back this far before the window's end (the longest rule).
+ALERT_LOOKBACK = timedelta(seconds=max(r.long_window_s for r in slo.MULTIWINDOW_RULES))
+DATA_STATUSES = ("passed", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The objectives over one window, with the verdict and what it rests on."""
+
+    since: datetime
+    until: datetime
+    results: tuple[slo.SloResult, ...]
+    verdict: slo.Verdict
+    reason: str
+    rounds: dict[str, int]  # rounds in the window by status
+    maintenance: tuple[Annotation, ...]
+    min_coverage: float  # percent
+
+    @property
+    def rounds_with_data(self) -> int:
+        return sum(self.rounds.get(s, 0) for s in DATA_STATUSES)
+
+
+def _probes_of(settings: Settings, filters: Filters, only: str | None) -> list[ProbeSettings]:
+    names = {n for n in (filters.probe, only) if n}
+    return [p for p in settings.probes if not names or p.name in names]
+
+
+def window_coverage(
+    store: ResultStore,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    only_probe: str | None = None,
+    expected_rounds: int | None = None,
+) -> float:
+    """Share of scheduled rounds with data; the least covered configured probe counts.
+
+    With ``expected_rounds`` (a `slawatch probe` run), it is simply the share of
+    the requested rounds that produced data.
+    """
+    if expected_rounds is not None:
+        counts = store.round_counts(since, until, filters)
+        with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
+        return min(1.0, with_data / max(1, expected_rounds))
+    shares = []
+    for probe in _probes_of(settings, filters, only_probe):
+        counts = store.round_counts(since, until, _with_probe(filters, probe.name))
+        with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
+        shares.append(slo.coverage(with_data, since=since, until=until, every_s=probe.every_s))
+    return min(shares) if shares else 0.0
+
+
+def _with_probe(filters: Filters, name: str) -> Filters:
+    return Filters(filters.target, name, filters.runner, filters.run_ids)
+
+
+def evaluate_objective(
+    store: ResultStore,
+    settings: Settings,
+    objective: SloSettings,
+    *,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    maintenance: tuple[Annotation, ...],
+    coverage: float,
+) -> slo.SloResult:
+    """One objective over [since, until), with burn-rate alerts ending at ``until``."""
+    start = min(since, until - ALERT_LOOKBACK)
+    buckets = store.sli_counts(objective, start, until, filters, bucket_s=BUCKET_S)
+    return slo.evaluate(
+        objective,
+        buckets,
+        since=since,
+        until=until,
+        width_s=BUCKET_S,
+        maintenance=maintenance,
+        coverage=coverage,
+        alerts=settings.alerts,
+    )
+
+
+def evaluate_window(
+    store: ResultStore,
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime,
+    filters: Filters | None = None,
+    expected_rounds: int | None = None,
+    slo_windows: bool = False,
+) -> Evaluation:
+    """Every configured objective over [since, until) and the overall verdict.
+
+    With ``slo_windows`` each objective is judged over its own window ending at
+    ``until`` (the dashboard's "current status") instead of the given one.
+    """
+    filters = filters or Filters()
+    oldest = min([since] + [until - timedelta(seconds=s.window_s) for s in settings.slos])
+    maintenance = tuple(
+        a
+        for a in store.annotations_between(oldest, until, target=filters.target)
+        if a.kind == "maintenance"
+    )
+    results = []
+    for objective in settings.slos:
+        start = until - timedelta(seconds=objective.window_s) if slo_windows else since
+        cov = window_coverage(
+            store, settings, start, until, filters, objective.probe, expected_rounds
+        )
+        results.append(
+            evaluate_objective(
+                store,
+                settings,
+                objective,
+                since=start,
+                until=until,
+                filters=filters,
+                maintenance=maintenance,
+                coverage=cov,
+            )
+        )
+    minimum = settings.gate.min_coverage
+    return Evaluation(
+        since=since,
+        until=until,
+        results=tuple(results),
+        verdict=slo.overall_verdict(results, minimum),
+        reason=slo.verdict_reason(results, minimum),
+        rounds=store.round_counts(since, until, filters),
+        maintenance=maintenance,
+        min_coverage=minimum,
+    )
