@@ -29,6 +29,9 @@ ROUND_FIELDS: tuple[str, ...] = (
 )
 
 
+MAX_CELL = 90
+
+
 def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns separated by two spaces."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -51,10 +54,14 @@ def _reasons(result: RoundResult) -> str:
     parts = [f"{reason} x{n}" for reason, n in counts.most_common()]
     if result.auth_check is not None and not result.auth_check.ok:
         parts.append(f"bad token not refused ({result.auth_check.error})")
-    parts += [f"db {t.operation}: {t.error}" for t in result.db_timings if not t.ok]
+    failed_db = [t for t in result.db_timings if not t.ok]
+    if failed_db:
+        ops = ",".join(t.operation for t in failed_db)
+        parts.append(f"db {ops}: {failed_db[0].error}")
     if result.reason:
         parts.append(result.reason)
-    return "; ".join(parts) or "-"
+    text = "; ".join(parts) or "-"
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
 
 
 def rounds_table(rounds: Sequence[RoundResult]) -> str:
@@ -80,8 +87,10 @@ def _value(result: SloResult) -> str:
 def _budget(result: SloResult) -> str:
     if result.budget_left is None:
         return "-"
-    if result.budget_left == float("-inf"):
-        return "exhausted"
+    if result.budget_left < 0:
+        if result.burn_rate == float("inf"):
+            return "exhausted (none allowed)"
+        return f"exhausted ({result.burn_rate or 0:.0f}x burn)"
     return f"{result.budget_left * 100:.0f}%"
 
 

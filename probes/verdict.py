@@ -73,6 +73,13 @@ def _with_probe(filters: Filters, name: str) -> Filters:
     return Filters(filters.target, name, filters.runner, filters.run_ids)
 
 
+def floor_to_bucket(moment: datetime) -> datetime:
+    """The start of the SLI bucket that holds ``moment`` (buckets are aligned to the epoch)."""
+    epoch = datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    offset = (moment - epoch).total_seconds() % BUCKET_S
+    return moment - timedelta(seconds=offset)
+
+
 def evaluate_objective(
     store: ResultStore,
     settings: Settings,
@@ -84,7 +91,12 @@ def evaluate_objective(
     maintenance: tuple[Annotation, ...],
     coverage: float,
 ) -> slo.SloResult:
-    """One objective over [since, until), with burn-rate alerts ending at ``until``."""
+    """One objective over [since, until), with burn-rate alerts ending at ``until``.
+
+    SLI counts come in one-minute buckets, so the window starts at the bucket
+    boundary at or before ``since``: a window is never cut inside a minute.
+    """
+    since = floor_to_bucket(since)
     start = min(since, until - ALERT_LOOKBACK)
     buckets = store.sli_counts(objective, start, until, filters, bucket_s=BUCKET_S)
     return slo.evaluate(
