@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from jwt.exceptions import InvalidSubjectError
 from jwt.algorithms import get_default_algorithms
+from jwt.exceptions import InvalidSubjectError
 
 AUDIENCE = "agent-chat"
 SECRET_ENV = "SLAWATCH_JWT_SECRET"
@@ -67,14 +67,7 @@ class TokenVerifier:
     leeway_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"jwt algorithm must be one of {', '.join(ALGORITHMS)}")
-        if not 0.0 <= self.leeway_s <= MAX_LEEWAY_S:
-            raise ConfigError(f"jwt leeway must be between 0 and {MAX_LEEWAY_S:g} seconds")
-        if self.algorithm == "HS256":
-            check_secret(self.key)
-        else:
-            check_public_key(self.key, self.algorithm)
+        check_settings(self.key, self.algorithm, self.leeway_s)
 
     def verify(self, token: str | None) -> Identity:
         """Return the token's identity or raise `AuthError` with a stable reason."""
@@ -108,6 +101,18 @@ def _identity(claims: Mapping[str, Any]) -> Identity:
     if not subject or len(subject) > MAX_SUBJECT_CHARS:
         raise AuthError("invalid claim: sub")
     return Identity(user_id=subject, expires_at=float(claims["exp"]))
+
+
+def check_settings(key: str, algorithm: str, leeway_s: float) -> None:
+    """Refuse an unusable algorithm, leeway or key, saying what to change."""
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"jwt algorithm must be one of {', '.join(ALGORITHMS)}")
+    if not 0.0 <= leeway_s <= MAX_LEEWAY_S:
+        raise ConfigError(f"jwt leeway must be between 0 and {MAX_LEEWAY_S:g} seconds")
+    if algorithm == "HS256":
+        check_secret(key)
+    else:
+        check_public_key(key, algorithm)
 
 
 def check_secret(secret: str) -> None:

@@ -132,9 +132,9 @@ def _split_pair(name: str, part: str) -> tuple[str, object]:
 
 def _db_delay(name: str, raw: object) -> Pairs:
     """A bare number applies to every DB operation; `OP:ms` pairs to named ones."""
-    if isinstance(raw, int | float | str) and not isinstance(raw, bool):
-        if not isinstance(raw, str) or ":" not in raw:
-            return ((ALL_OPERATIONS, _milliseconds(name, raw)),)
+    bare = isinstance(raw, int | float) or (isinstance(raw, str) and ":" not in raw)
+    if bare and not isinstance(raw, bool):
+        return ((ALL_OPERATIONS, _milliseconds(name, raw)),)
     return _pairs(name, raw, (ALL_OPERATIONS, *DB_OPERATIONS), _milliseconds)
 
 
@@ -181,7 +181,7 @@ def faults_to_json(faults: Faults) -> dict[str, object]:
         value = getattr(faults, name)
         if value == getattr(default, name):
             continue
-        if value and value[0][0] == ALL_OPERATIONS and len(value) == 1:
+        if isinstance(value, tuple) and len(value) == 1 and value[0][0] == ALL_OPERATIONS:
             out[name] = value[0][1]
         elif isinstance(value, tuple):
             out[name] = ",".join(f"{key}:{_plain(v)}" for key, v in value)
