@@ -164,6 +164,9 @@ class Settings:
 
 
 DAY = 86400.0
+# What a round needs beyond its sessions: the close handshake and the "after"
+# memory sample (probes.session.CLOSE_GRACE_S + probes.round.MEMORY_RESERVE_S).
+ROUND_OVERHEAD_S = 2.0
 
 
 def default_slos() -> tuple[SloSettings, ...]:
@@ -380,8 +383,11 @@ def _probe(path: str, table: Any) -> ProbeSettings:
     probe = ProbeSettings(**_convert(path, table, "probes"))
     if probe.timeout_s >= probe.every_s:
         raise ConfigError(f"{path}.timeout: must be shorter than every ({probe.every_s:g}s)")
-    if probe.session_timeout_s > probe.timeout_s:
-        raise ConfigError(f"{path}.session_timeout: must not exceed timeout ({probe.timeout_s:g}s)")
+    if probe.session_timeout_s + ROUND_OVERHEAD_S > probe.timeout_s:
+        raise ConfigError(
+            f"{path}.session_timeout: must be at least {ROUND_OVERHEAD_S:g}s shorter than "
+            f"timeout ({probe.timeout_s:g}s), which also covers closing and the last memory sample"
+        )
     return probe
 
 

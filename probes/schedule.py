@@ -100,7 +100,7 @@ class ProbeScheduler:
     def start(self) -> None:
         """Add one job per probe (first round at once) and start; needs a running loop."""
         self._scheduler.configure(event_loop=asyncio.get_running_loop())
-        self._scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._scheduler.add_listener(self.on_slot_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         for job_id, probe in self._probes.items():
             self._scheduler.add_job(
                 self.run_probe,
@@ -177,7 +177,7 @@ class ProbeScheduler:
                 return
             self._unsaved.pop(0)
 
-    def _on_not_run(self, event: JobEvent) -> None:
+    def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)
         if probe is None:
             return

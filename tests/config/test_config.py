@@ -53,7 +53,7 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ("[[probes]]\ntarget = 'http://x/ws'", "probes[0].target: must be a ws:// or wss:// URL"),
         ("[[probes]]\nauth = 'cookie'", "probes[0].auth: must be one of header, subprotocol, both"),
         ("[[probes]]\nevery = '10s'\ntimeout = '10s'", "probes[0].timeout: must be shorter than every"),
-        ("[[probes]]\ntimeout = '5s'\nsession_timeout = '6s'", "probes[0].session_timeout: must not exceed timeout"),
+        ("[[probes]]\ntimeout = '5s'\nsession_timeout = '4s'", "probes[0].session_timeout: must be at least 2s shorter than timeout (5s)"),
         ("[[probes]]\nexpected_events = ['a']", "probes[0].expected_events: must name at least"),
         ("[[probes]]\nname = 'a'\n[[probes]]\nname = 'a'", "probes[1].name: duplicate name 'a'"),
         ("[[probes]]\ncolour = 'red'", "probes[0].colour: unknown key"),
@@ -99,3 +99,10 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
 
 def test_digest_names_the_exact_text() -> None:
     assert parse_settings("runner = 'a'").digest != parse_settings("runner = 'b'").digest
+
+
+def test_round_overhead_matches_what_a_round_reserves() -> None:
+    from probes.round import MEMORY_RESERVE_S
+    from probes.session import CLOSE_GRACE_S
+
+    assert config.ROUND_OVERHEAD_S == CLOSE_GRACE_S + MEMORY_RESERVE_S
