@@ -1,0 +1,178 @@
+"""Compliance reports: stored records in, a verdict with its evidence out.
+
+``build_report`` judges a window (and optionally a baseline window) with
+``probes.verdict.evaluate_window``, the code ``slawatch probe --gate`` runs, and
+gathers the evidence; ``render`` lays the result out as PDF, HTML, Markdown,
+JSON or CSV; ``command`` is ``slawatch report``. No Streamlit import, so the
+CLI and the dashboard's Reports page share all of it.
+
+CSV is two files: the sessions go to ``-o FILE`` (or stdout), the rounds to
+``FILE.rounds.csv`` beside it (``rounds_csv_path``). The digest of the records
+is SHA-256 over the two files' bytes, sessions first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dashboard.report_model import Report, align, build_report
+from dashboard.report_text import json_document, json_text, markdown
+from probes.commands import UsageError, open_store, parse_time
+from probes.config import Settings, parse_duration
+from probes.records import Filters
+
+__all__ = [
+    "FORMATS",
+    "Report",
+    "build_report",
+    "command",
+    "json_document",
+    "render",
+    "resolve_windows",
+    "rounds_csv_path",
+]
+
+FORMATS = ("pdf", "html", "md", "json", "csv")
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "html": "text/html",
+    "md": "text/markdown",
+    "json": "application/json",
+    "csv": "text/csv",
+}
+
+
+def render(report: Report, fmt: str) -> bytes:
+    """The report in ``fmt`` as bytes (UTF-8 for text); for ``csv``, the sessions file."""
+    # matplotlib, fpdf2 and plotly load only for the formats that draw charts:
+    # the JSON a release pipeline asks for should not wait for them.
+    if fmt == "pdf":
+        from dashboard.report_pdf import pdf_bytes
+
+        return pdf_bytes(report)
+    if fmt == "html":
+        from dashboard.report_html import html_document
+
+        return html_document(report).encode("utf-8")
+    if fmt == "md":
+        return markdown(report).encode("utf-8")
+    if fmt == "json":
+        return json_text(report).encode("utf-8")
+    if fmt == "csv":
+        return report.main.evidence.sessions_csv.encode("utf-8")
+    raise ValueError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def rounds_csv(report: Report) -> bytes:
+    """The rounds file of the CSV evidence."""
+    return report.main.evidence.rounds_csv.encode("utf-8")
+
+
+def rounds_csv_path(path: Path) -> Path:
+    """Where the rounds CSV goes: ``report.csv`` -> ``report.rounds.csv``."""
+    stem = path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.name
+    return path.with_name(f"{stem}.rounds.csv")
+
+
+def _duration(text: str, flag: str) -> timedelta:
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def resolve_windows(
+    args: argparse.Namespace, now: datetime
+) -> tuple[datetime, datetime, tuple[datetime, datetime] | None]:
+    """``--window``/``--since``/``--until`` and the baseline flags -> (since, until, baseline).
+
+    ``--window D`` ends at ``--until`` (default now); ``--baseline-window D`` ends
+    where the window starts; ``--baseline-until`` defaults to the window's start.
+    """
+    if args.window and args.since:
+        raise UsageError("give --window or --since, not both")
+    if not args.window and not args.since:
+        raise UsageError("say which window: --window 7d, or --since TIME [--until TIME]")
+    until = parse_time(args.until, now, name="until")
+    if args.window:
+        since = until - _duration(args.window, "--window")
+    else:
+        since = parse_time(args.since, now, name="since")
+    if since >= until:
+        raise UsageError(
+            f"the window is empty: {since.isoformat()} is not before {until.isoformat()}"
+        )
+    baseline = None
+    if args.baseline_window and args.baseline_since:
+        raise UsageError("give --baseline-window or --baseline-since, not both")
+    if args.baseline_until and not args.baseline_since:
+        raise UsageError("--baseline-until needs --baseline-since")
+    if args.baseline_window:
+        baseline = (since - _duration(args.baseline_window, "--baseline-window"), since)
+    elif args.baseline_since:
+        b_since = parse_time(args.baseline_since, now, name="baseline-since")
+        b_until = (
+            parse_time(args.baseline_until, now, name="baseline-until")
+            if (args.baseline_until)
+            else since
+        )
+        if b_since >= b_until:
+            raise UsageError(
+                f"the baseline window is empty: {b_since.isoformat()} is not before "
+                f"{b_until.isoformat()}"
+            )
+        baseline = (b_since, b_until)
+    return since, until, baseline
+
+
+def _write(report: Report, fmt: str, output: Path | None) -> list[Path]:
+    if output is None:
+        if fmt == "pdf":
+            raise UsageError("--format pdf needs -o FILE (a PDF is not written to a terminal)")
+        sys.stdout.write(render(report, fmt).decode("utf-8"))
+        sys.stdout.flush()
+        if fmt == "csv":
+            print(
+                "slawatch: the sessions CSV went to stdout; the rounds CSV (and the digest's "
+                "second half) is written only with -o FILE",
+                file=sys.stderr,
+            )
+        return []
+    output.write_bytes(render(report, fmt))
+    if fmt == "csv":
+        second = rounds_csv_path(output)
+        second.write_bytes(rounds_csv(report))
+        return [output, second]
+    return [output]
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    """``slawatch report``: judge the window, write the report; 0 whatever the verdict."""
+    if args.format not in FORMATS:
+        raise UsageError(f"--format: one of {', '.join(FORMATS)}")
+    if args.format == "pdf" and args.output is None:
+        raise UsageError("--format pdf needs -o FILE (a PDF is not written to a terminal)")
+    now = datetime.now(UTC)
+    since, until, baseline = resolve_windows(args, now)
+    try:  # whole minutes, as build_report would: a window too short is a usage error
+        since, until = align(since, until)
+        baseline = None if baseline is None else align(*baseline)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    filters = Filters(target=args.target, probe=args.probe, runner=args.filter_runner)
+    with open_store(settings) as store:
+        report = build_report(
+            store, settings, since=since, until=until, now=now, filters=filters, baseline=baseline
+        )
+    written = _write(report, args.format, args.output)
+    ev = report.main.evidence
+    where = ", ".join(str(p) for p in written) or "stdout"
+    print(
+        f"slawatch report: {report.verdict} ({ev.records} records, digest {ev.digest[:16]}...) "
+        f"-> {where}",
+        file=sys.stderr,
+    )
+    return 0

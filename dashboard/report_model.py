@@ -1,0 +1,240 @@
+"""Stored records -> a ``Report``: the verdict, its evidence and the facts of the report.
+
+Everything a report says comes from here, and everything here comes from the
+store: the objectives through ``probes.verdict.evaluate_window`` (the code the
+release gate runs, so both judge the same records alike), the evidence rows through the
+store's export queries. The renderers (``report_text``, ``report_html``,
+``report_pdf``) only lay it out. No Streamlit import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dashboard.report_failures import FailureGroup, failure_groups
+from probes import tables
+from probes.config import Settings, SloSettings
+from probes.export import SESSION_FIELDS, to_text
+from probes.records import Annotation, Filters
+from probes.results import ResultStore
+from probes.verdict import BUCKET_S, Evaluation, evaluate_window
+
+# Chart buckets: the smallest of these giving at most MAX_BUCKETS points.
+BUCKET_CHOICES_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
+MAX_BUCKETS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The session and round rows behind a window, as the CSV the report ships, and their digest.
+
+    ``digest`` is SHA-256 over the UTF-8 bytes of ``sessions_csv`` followed by
+    ``rounds_csv``: ``cat report.csv report.rounds.csv | sha256sum``.
+    """
+
+    sessions_csv: str
+    rounds_csv: str
+    sessions: int
+    rounds: int
+
+    @property
+    def records(self) -> int:
+        return self.sessions + self.rounds
+
+    @property
+    def sessions_sha256(self) -> str:
+        return hashlib.sha256(self.sessions_csv.encode("utf-8")).hexdigest()
+
+    @property
+    def rounds_sha256(self) -> str:
+        return hashlib.sha256(self.rounds_csv.encode("utf-8")).hexdigest()
+
+    @property
+    def digest(self) -> str:
+        both = self.sessions_csv.encode("utf-8") + self.rounds_csv.encode("utf-8")
+        return hashlib.sha256(both).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """The figures behind the charts, per ``bucket_s`` bucket (rows as the store returns them)."""
+
+    bucket_s: int
+    latency: list[dict[str, Any]]  # start, first_event_p50/p95/p99, completion_p50/p95/p99
+    memory: list[dict[str, Any]]  # one row per round that sampled memory
+    close_codes: list[dict[str, Any]]  # start, close_code, count
+    completeness: list[dict[str, Any]]  # start, good, valid
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One window judged: the evaluation and the evidence under it."""
+
+    evaluation: Evaluation
+    evidence: Evidence
+
+    @property
+    def since(self) -> datetime:
+        return self.evaluation.since
+
+    @property
+    def until(self) -> datetime:
+        return self.evaluation.until
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one compliance report states, computed from stored records only."""
+
+    generated_at: datetime
+    version: str
+    settings: Settings
+    filters: Filters
+    main: Period
+    baseline: Period | None
+    failures: tuple[FailureGroup, ...]
+    maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
+    annotations: tuple[Annotation, ...]  # every annotation overlapping the window
+    series: Series
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.main.evaluation
+
+    @property
+    def verdict(self) -> str:
+        return self.main.evaluation.verdict
+
+    @property
+    def empty(self) -> bool:
+        """No round and no session in the window: the report can only say "no data"."""
+        return self.main.evidence.records == 0
+
+
+def slawatch_version() -> str:
+    try:
+        return importlib.metadata.version("slawatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def bucket_for(since: datetime, until: datetime) -> int:
+    """Chart bucket width: the smallest choice giving at most ``MAX_BUCKETS`` buckets."""
+    seconds = max((until - since).total_seconds(), 1.0)
+    for width in BUCKET_CHOICES_S:
+        if seconds / width <= MAX_BUCKETS:
+            return width
+    return BUCKET_CHOICES_S[-1]
+
+
+def _evidence(
+    store: ResultStore, since: datetime, until: datetime, filters: Filters
+) -> tuple[Evidence, list[dict[str, Any]], list[dict[str, Any]]]:
+    sessions = list(store.iter_sessions(since, until, filters))  # oldest first, then user
+    # rounds_between is newest first; evidence is oldest first, ties by run id
+    rounds = sorted(store.rounds_between(since, until, filters), key=_round_key)
+    evidence = Evidence(
+        sessions_csv=to_text(sessions, SESSION_FIELDS, "csv"),
+        rounds_csv=to_text(rounds, tables.ROUND_FIELDS, "csv"),
+        sessions=len(sessions),
+        rounds=len(rounds),
+    )
+    return evidence, sessions, rounds
+
+
+def _round_key(row: Mapping[str, Any]) -> tuple[str, str]:
+    return str(row["started_at"]), str(row["run_id"])
+
+
+def chart_series(
+    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> Series:
+    """The per-bucket figures the charts draw (the JSON report carries them too)."""
+    width = bucket_for(since, until)
+    completeness = first_slo(settings, "event_completeness") or SloSettings(
+        "event-completeness", "event_completeness", 100.0
+    )  # only the counts are read; the objective line is drawn from configured SLOs only
+    return Series(
+        bucket_s=width,
+        latency=store.latency_percentiles(since, until, filters, bucket_s=width),
+        memory=store.memory_by_round(since, until, filters),
+        close_codes=store.close_codes(since, until, filters, bucket_s=width),
+        completeness=[
+            {"start": b.start, "good": b.good, "valid": b.valid}
+            for b in store.sli_counts(completeness, since, until, filters, bucket_s=width)
+        ],
+    )
+
+
+def first_slo(settings: Settings, sli: str) -> SloSettings | None:
+    """The first configured objective on ``sli`` (its threshold is the one charts draw)."""
+    return next((s for s in settings.slos if s.sli == sli), None)
+
+
+def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The whole one-minute buckets inside ``[since, until)``: since rounded up, until down.
+
+    The SLO maths counts whole buckets of ``verdict.BUCKET_S`` (epoch-aligned), so
+    on whole minutes the evidence rows and the counted events are the same rows;
+    shrinking, never growing, keeps the report from covering time it was not asked for.
+    """
+    width = timedelta(seconds=BUCKET_S)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    start = epoch + -((epoch - since) // width) * width  # ceil
+    end = epoch + ((until - epoch) // width) * width  # floor
+    if end <= start:
+        raise ValueError(
+            f"the window {since.isoformat()} to {until.isoformat()} holds no whole minute "
+            "(reports count whole one-minute buckets)"
+        )
+    return start, end
+
+
+def _period(
+    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> tuple[Period, list[dict[str, Any]], list[dict[str, Any]]]:
+    since, until = align(since, until)
+    evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
+    evidence, sessions, rounds = _evidence(store, since, until, filters)
+    return Period(evaluation, evidence), sessions, rounds
+
+
+def build_report(
+    store: ResultStore,
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    filters: Filters | None = None,
+    baseline: tuple[datetime, datetime] | None = None,
+) -> Report:
+    """Judge ``[since, until)`` (and a baseline window) from the store and gather the evidence.
+
+    Both windows are first shrunk to whole minutes (``align``). ``now`` is the
+    "generated at" time; it changes nothing else.
+    """
+    filters = filters or Filters()
+    main, sessions, rounds = _period(store, settings, since, until, filters)
+    since, until = main.since, main.until
+    before = None
+    if baseline is not None:
+        before = _period(store, settings, baseline[0], baseline[1], filters)[0]
+    notes = tuple(store.annotations_between(since, until, target=filters.target))
+    return Report(
+        generated_at=now,
+        version=slawatch_version(),
+        settings=settings,
+        filters=filters,
+        main=main,
+        baseline=before,
+        failures=failure_groups(store, sessions, rounds),
+        maintenance=tuple(a for a in notes if a.kind == "maintenance"),
+        annotations=notes,
+        series=chart_series(store, settings, since, until, filters),
+    )
