@@ -28,7 +28,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="slawatch", description="Synthetic monitor and SLA dashboard for WebSocket agent backends."
+        prog="slawatch",
+        description="Synthetic monitor and SLA dashboard for WebSocket agent backends.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", help="e.g. 24h, 7d (ending now)")
     p.add_argument("--since", help="ISO 8601 time or a duration ago, e.g. 7d")
     p.add_argument("--until", help="ISO 8601 time (default now)")
-    p.add_argument("--baseline-window", help="duration of the baseline ending where the window starts")
+    p.add_argument(
+        "--baseline-window", help="duration of the baseline ending where the window starts"
+    )
     p.add_argument("--baseline-since", help="baseline start (ISO 8601)")
     p.add_argument("--baseline-until", help="baseline end (ISO 8601)")
     p.add_argument("--target")
@@ -109,7 +112,9 @@ def settings_for(args: argparse.Namespace) -> Settings:
     """Load the settings file and apply the flags every command shares."""
     settings = load_settings(args.config)
     if args.db:
-        settings = with_overrides(settings, store=type(settings.store)(args.db, settings.store.retention_days))
+        settings = with_overrides(
+            settings, store=type(settings.store)(args.db, settings.store.retention_days)
+        )
     if args.runner:
         settings = with_overrides(settings, runner=args.runner)
     return settings

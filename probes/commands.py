@@ -9,7 +9,6 @@ import getpass
 import importlib.util
 import os
 import re
-import secrets
 import sys
 import time
 import uuid
@@ -21,8 +20,8 @@ from typing import TextIO
 
 from probes import tables
 from probes.config import ProbeSettings, Settings, parse_duration
-from probes.passwords import make_password_hash
 from probes.export import SESSION_FIELDS, write_csv, write_json
+from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
 from probes.results import ResultStore
 from probes.round import run_round
@@ -67,7 +66,9 @@ def parse_time(text: str | None, now: datetime, *, name: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--{name}: expected an ISO 8601 time or a duration such as 7d, got {text!r}") from None
+        raise UsageError(
+            f"--{name}: expected an ISO 8601 time or a duration such as 7d, got {text!r}"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -130,8 +131,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with open_store(settings) as store:
             scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
             scheduler.start()
-            print(f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
-                  f"store {settings.store.url}", file=sys.stderr)
+            print(
+                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
+                f"store {settings.store.url}",
+                file=sys.stderr,
+            )
             try:
                 await asyncio.Event().wait()
             finally:
@@ -148,9 +152,24 @@ def dashboard_argv(settings: Settings, config: Path | None, host: str, port: int
     if spec is None or spec.origin is None:
         raise UsageError("the dashboard package is not installed")
     app = Path(spec.origin).parent / "app.py"
-    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
-            "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--", "--db", settings.store.url]
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--db",
+        settings.store.url,
+    ]
     if config is not None:
         argv += ["--config", str(config)]
     return argv
@@ -211,7 +230,10 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
         for result in rounds:
             store.save_round(result)
         evaluation = evaluate_window(
-            store, settings, since=started, until=finished + timedelta(seconds=1),
+            store,
+            settings,
+            since=started,
+            until=finished + timedelta(seconds=1),
             filters=Filters(run_ids=tuple(r.run_id for r in rounds)),
             expected_rounds=args.rounds,
         )
@@ -231,17 +253,29 @@ async def _probe_rounds(
     results: list[RoundResult] = []
     for i in range(count):
         if progress:
-            print(f"\rround {i + 1}/{count}: {chosen.users} users against {chosen.target} ...",
-                  end="", file=progress, flush=True)
+            print(
+                f"\rround {i + 1}/{count}: {chosen.users} users against {chosen.target} ...",
+                end="",
+                file=progress,
+                flush=True,
+            )
         result = await run_round(
-            chosen, run_id=uuid.uuid4().hex, runner=settings.runner, secret=secret,
-            memory=memory_source(chosen), now=lambda: datetime.now(UTC),
+            chosen,
+            run_id=uuid.uuid4().hex,
+            runner=settings.runner,
+            secret=secret,
+            memory=memory_source(chosen),
+            now=lambda: datetime.now(UTC),
         )
         results.append(result)
         if progress:
             failed = len(result.failed_sessions)
-            print(f"\rround {i + 1}/{count}: {result.status}, {failed} of {len(result.sessions)} "
-                  f"sessions failed          ", file=progress, flush=True)
+            print(
+                f"\rround {i + 1}/{count}: {result.status}, {failed} of {len(result.sessions)} "
+                f"sessions failed          ",
+                file=progress,
+                flush=True,
+            )
     return results
 
 
@@ -283,4 +317,3 @@ def hash_password(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("choose a password of at least 12 characters")
     print(f'password_hash = "{make_password_hash(password)}"')
     return 0
-

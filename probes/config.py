@@ -282,7 +282,9 @@ def _healthz(raw: Any) -> str:
 def _store_url(raw: Any) -> str:
     text = _nonempty(raw)
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
-        raise ValueError(f"must be an SQLAlchemy URL (sqlite:///... or postgresql+psycopg://...), got {text!r}")
+        raise ValueError(
+            f"must be an SQLAlchemy URL (sqlite:///... or postgresql+psycopg://...), got {text!r}"
+        )
     return text
 
 

@@ -100,7 +100,9 @@ class ProbeScheduler:
     def start(self) -> None:
         """Add one job per probe (first round at once) and start; needs a running loop."""
         self._scheduler.configure(event_loop=asyncio.get_running_loop())
-        self._scheduler.add_listener(self.on_slot_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._scheduler.add_listener(
+            self.on_slot_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
+        )
         for job_id, probe in self._probes.items():
             self._scheduler.add_job(
                 self.run_probe,
@@ -113,8 +115,11 @@ class ProbeScheduler:
                 next_run_time=self._now(),
             )
         self._scheduler.add_job(
-            self.prune, IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC), id="prune",
-            next_run_time=self._now(), max_instances=1,
+            self.prune,
+            IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC),
+            id="prune",
+            next_run_time=self._now(),
+            max_instances=1,
         )
         self._scheduler.start()
 
@@ -131,14 +136,14 @@ class ProbeScheduler:
         """Run one round of ``probe`` now, store it, and return it."""
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
         try:
             result = await self._round(probe)
             await self._save(result)
             return result
         finally:
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
 
     async def _round(self, probe: ProbeSettings) -> RoundResult:
         run_id = uuid.uuid4().hex
@@ -183,7 +188,7 @@ class ProbeScheduler:
             return
         slots: list[datetime] = list(getattr(event, "scheduled_run_times", None) or [])
         if not slots and getattr(event, "scheduled_run_time", None):
-            slots = [event.scheduled_run_time]  # type: ignore[attr-defined]
+            slots = [event.scheduled_run_time]
         if event.code == EVENT_JOB_MAX_INSTANCES:
             reason = f"previous round still running at this slot (interval {probe.every_s:g}s)"
         else:

@@ -35,8 +35,10 @@ MAX_CELL = 90
 def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns separated by two spaces."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -71,12 +73,28 @@ def rounds_table(rounds: Sequence[RoundResult]) -> str:
         first = [s.first_event_ms for s in r.sessions if s.first_event_ms is not None]
         done = [s.completion_ms for s in r.sessions if s.completion_ms is not None]
         ok = len(r.sessions) - len(r.failed_sessions)
-        rows.append([
-            r.run_id[:8], r.started_at.strftime("%H:%M:%S"), r.status, f"{ok}/{len(r.sessions)}",
-            _ms(median(first) if first else None), _ms(median(done) if done else None),
-            _mb(r.memory_growth_mb), _reasons(r),
-        ])
-    header = ["round", "started", "status", "ok", "first ms p50", "done ms p50", "mem MB", "failures"]
+        rows.append(
+            [
+                r.run_id[:8],
+                r.started_at.strftime("%H:%M:%S"),
+                r.status,
+                f"{ok}/{len(r.sessions)}",
+                _ms(median(first) if first else None),
+                _ms(median(done) if done else None),
+                _mb(r.memory_growth_mb),
+                _reasons(r),
+            ]
+        )
+    header = [
+        "round",
+        "started",
+        "status",
+        "ok",
+        "first ms p50",
+        "done ms p50",
+        "mem MB",
+        "failures",
+    ]
     return render(header, rows)
 
 
@@ -97,8 +115,15 @@ def _budget(result: SloResult) -> str:
 def objectives_table(evaluation: Evaluation) -> str:
     """One line per objective: value against objective, status, budget, samples, coverage."""
     rows = [
-        [r.name, _value(r), f"{r.objective:g}%", r.status, _budget(r), str(r.valid),
-         f"{r.coverage * 100:.0f}%"]
+        [
+            r.name,
+            _value(r),
+            f"{r.objective:g}%",
+            r.status,
+            _budget(r),
+            str(r.valid),
+            f"{r.coverage * 100:.0f}%",
+        ]
         for r in evaluation.results
     ]
     header = ["objective", "value", "target", "status", "budget left", "samples", "coverage"]

@@ -35,7 +35,9 @@ class StartError(RuntimeError):
     """A child process did not come up."""
 
 
-async def start_backend(argv: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+async def start_backend(
+    argv: list[str], env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, str]:
     """Start the backend and wait for its ready line; returns the process and its URL."""
     proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
@@ -126,7 +128,9 @@ async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) ->
         if dashboard:
             d = settings.dashboard
             argv = dashboard_argv(settings, config, d.host, d.port)
-            dash = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.DEVNULL)
+            dash = await asyncio.create_subprocess_exec(
+                *argv, env=env, stdout=asyncio.subprocess.DEVNULL
+            )
         _announce(settings, url, admin, dashboard)
         await stop.wait()
         print("\nslawatch up: stopping ...", file=sys.stderr)
@@ -148,6 +152,9 @@ def _announce(settings: Settings, url: str, admin: str, dashboard: bool) -> None
     ]
     if dashboard:
         lines.append(f"dashboard  http://{d.host}:{d.port}")
-    lines.append(f"faults     curl -X PUT -H 'Authorization: Bearer {admin}' "
-                 f"-d '{{\"close_1011\": 0.2}}' {url.replace('ws://', 'http://').rsplit('/', 1)[0]}/admin/faults")
+    admin_url = url.replace("ws://", "http://").rsplit("/", 1)[0] + "/admin/faults"
+    lines.append(
+        f"faults     curl -X PUT -H 'Authorization: Bearer {admin}' "
+        f"-d '{{\"close_1011\": 0.2}}' {admin_url}"
+    )
     print("slawatch up\n  " + "\n  ".join(lines), flush=True)

@@ -14,7 +14,7 @@ from probes.config import ProbeSettings, Settings, SloSettings
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
 
-BUCKET_S = 60.0
+BUCKET_S = 60
 # Burn-rate alerts look back this far before the window's end (the longest rule).
 ALERT_LOOKBACK = timedelta(seconds=max(r.long_window_s for r in slo.MULTIWINDOW_RULES))
 DATA_STATUSES = ("passed", "failed")

@@ -15,15 +15,23 @@ from tests.support.backend_process import SECRET, Backend, start_backends, stop_
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 
 
-def slawatch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def slawatch(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``slawatch`` console script and capture what it prints."""
     full_env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET)
     full_env.pop("SLAWATCH_JWT_SECRET_FILE", None)
     if env is not None:
         full_env.update(env)
-    return subprocess.run([str(SLAWATCH), *args], env=full_env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [str(SLAWATCH), *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 # The default objectives, with latency thresholds no loaded test machine misses:

@@ -23,8 +23,20 @@ def test_probe_of_a_healthy_backend_passes_the_gate(
     run_slawatch: Run, backends: dict[str, Backend], tmp_path: Path, relaxed_config: Path
 ) -> None:
     db = f"sqlite:///{tmp_path / 'results.db'}"
-    done = run_slawatch("probe", "--target", backends["clean"].url, "--users", "4",
-                        "--rounds", "2", "--db", db, "--gate", "--config", str(relaxed_config))
+    done = run_slawatch(
+        "probe",
+        "--target",
+        backends["clean"].url,
+        "--users",
+        "4",
+        "--rounds",
+        "2",
+        "--db",
+        db,
+        "--gate",
+        "--config",
+        str(relaxed_config),
+    )
     assert done.returncode == 0, done.stderr
     assert "verdict: PASS" in done.stdout
     assert done.stdout.count(" passed ") == 2
@@ -39,8 +51,18 @@ def test_gate_fails_the_pipeline_when_runs_close_with_1011(
     run_slawatch: Run, backends: dict[str, Backend], tmp_path: Path, relaxed_config: Path
 ) -> None:
     db = f"sqlite:///{tmp_path / 'results.db'}"
-    done = run_slawatch("probe", "--target", backends["close_1011"].url, "--users", "3",
-                        "--db", db, "--gate", "--config", str(relaxed_config))
+    done = run_slawatch(
+        "probe",
+        "--target",
+        backends["close_1011"].url,
+        "--users",
+        "3",
+        "--db",
+        db,
+        "--gate",
+        "--config",
+        str(relaxed_config),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "verdict: FAIL" in done.stdout
     assert "no-internal-errors" in done.stdout.split("verdict:")[1]
@@ -63,8 +85,9 @@ def test_a_down_target_is_recorded_as_failed_sessions(
 
 
 def test_without_a_secret_probe_says_what_is_missing(run_slawatch: Run, tmp_path: Path) -> None:
-    done = run_slawatch("probe", "--db", f"sqlite:///{tmp_path / 'r.db'}",
-                        env={"SLAWATCH_JWT_SECRET": ""})
+    done = run_slawatch(
+        "probe", "--db", f"sqlite:///{tmp_path / 'r.db'}", env={"SLAWATCH_JWT_SECRET": ""}
+    )
     assert done.returncode == 2
     assert "SLAWATCH_JWT_SECRET is not set" in done.stderr
 
@@ -89,13 +112,25 @@ def test_csv_export_makes_formula_cells_inert(run_slawatch: Run, tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'results.db'}"
     at = datetime.now(UTC)
     hostile = SessionResult(
-        run_id="r1", probe="default", target="ws://x/ws", runner="local", user_id="=cmd|' /C calc'!A0",
-        auth_mode="header", started_at=at, close_code=1011, close_reason="+SUM(1,2)",
-        error="@evil", outcome="failed", reason="closed_abnormally",
+        run_id="r1",
+        probe="default",
+        target="ws://x/ws",
+        runner="local",
+        user_id="=cmd|' /C calc'!A0",
+        auth_mode="header",
+        started_at=at,
+        close_code=1011,
+        close_reason="+SUM(1,2)",
+        error="@evil",
+        outcome="failed",
+        reason="closed_abnormally",
     )
     with ResultStore.open(url) as store:
-        store.save_round(RoundResult("r1", "default", "ws://x/ws", "local", at, at, "failed",
-                                     sessions=(hostile,)))
+        store.save_round(
+            RoundResult(
+                "r1", "default", "ws://x/ws", "local", at, at, "failed", sessions=(hostile,)
+            )
+        )
     done = run_slawatch("export", "sessions", "--db", url, "--format", "csv")
     assert done.returncode == 0, done.stderr
     row = next(csv.DictReader(io.StringIO(done.stdout)))
@@ -103,7 +138,23 @@ def test_csv_export_makes_formula_cells_inert(run_slawatch: Run, tmp_path: Path)
     assert row["close_reason"] == "'+SUM(1,2)"
     assert row["error"] == "'@evil"
     assert list(row) == [
-        "run_id", "probe", "target", "runner", "user_id", "started_at", "connect_ms",
-        "first_event_ms", "total_ms", "close_code", "close_reason", "http_status", "events",
-        "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
+        "run_id",
+        "probe",
+        "target",
+        "runner",
+        "user_id",
+        "started_at",
+        "connect_ms",
+        "first_event_ms",
+        "total_ms",
+        "close_code",
+        "close_reason",
+        "http_status",
+        "events",
+        "missing_events",
+        "order_ok",
+        "foreign_events",
+        "outcome",
+        "reason",
+        "error",
     ]

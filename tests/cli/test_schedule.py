@@ -24,11 +24,15 @@ from tests.support.backend_process import SECRET, start_backends, stop_backends
 
 
 def settings_for(target: str, every: str = "4s") -> str:
-    return (f'[[probes]]\ntarget = "{target}"\nusers = 2\nevery = "{every}"\n'
-            'timeout = "3500ms"\nsession_timeout = "1500ms"\n')
+    return (
+        f'[[probes]]\ntarget = "{target}"\nusers = 2\nevery = "{every}"\n'
+        'timeout = "3500ms"\nsession_timeout = "1500ms"\n'
+    )
 
 
-async def until(condition: Callable[[], bool], changed: asyncio.Event, timeout_s: float = 60) -> None:
+async def until(
+    condition: Callable[[], bool], changed: asyncio.Event, timeout_s: float = 60
+) -> None:
     """Wait until ``condition`` holds, re-checking whenever ``changed`` is set."""
     async with asyncio.timeout(timeout_s):
         while not condition():
@@ -61,8 +65,9 @@ async def test_rounds_are_stored_and_the_schedule_survives_a_dead_target(tmp_pat
         after_death = seen[mark + 1]
         assert after_death.status == "failed"
         assert {s.reason for s in after_death.sessions} == {"connect_error"}
-        stored = store.rounds_between(seen[0].started_at - timedelta(seconds=1),
-                                      datetime.now(UTC), Filters())
+        stored = store.rounds_between(
+            seen[0].started_at - timedelta(seconds=1), datetime.now(UTC), Filters()
+        )
         assert {r["run_id"] for r in stored} == {r.run_id for r in seen}
         assert all(r["runner"] == "ci" for r in stored)
 
@@ -72,11 +77,14 @@ async def test_a_slot_that_cannot_run_is_stored_as_skipped(tmp_path: Path) -> No
     settings = parse_settings(settings_for("ws://127.0.0.1:9/ws", every="1h"))
     changed = asyncio.Event()
     with ResultStore.open(f"sqlite:///{tmp_path / 'results.db'}") as store:
-        scheduler = ProbeScheduler(settings, store, SECRET, runner="ci",
-                                   on_round=lambda _r: changed.set())
+        scheduler = ProbeScheduler(
+            settings, store, SECRET, runner="ci", on_round=lambda _r: changed.set()
+        )
         slot = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         # What APScheduler emits when a slot comes while the previous round still runs.
-        scheduler.on_slot_not_run(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "probe:default", "default", [slot]))
+        scheduler.on_slot_not_run(
+            JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "probe:default", "default", [slot])
+        )
         await asyncio.wait_for(changed.wait(), 30)
         [row] = store.rounds_between(slot, slot + timedelta(seconds=1), Filters())
     assert row["status"] == "skipped"
@@ -86,12 +94,26 @@ async def test_a_slot_that_cannot_run_is_stored_as_skipped(tmp_path: Path) -> No
 @pytest.mark.asyncio
 async def test_a_backend_killed_mid_round_gives_1006(tmp_path: Path) -> None:
     [backend] = start_backends(tmp_path, (), extra=("--step-delay-ms", "2000"))
-    probe = ProbeSettings(target=backend.url, users=3, every_s=60, timeout_s=30,
-                          session_timeout_s=20, bad_token_check=False, db_check=False)
+    probe = ProbeSettings(
+        target=backend.url,
+        users=3,
+        every_s=60,
+        timeout_s=30,
+        session_timeout_s=20,
+        bad_token_check=False,
+        db_check=False,
+    )
     try:
-        task = asyncio.create_task(run_round(
-            probe, run_id=uuid.uuid4().hex, runner="ci", secret=SECRET,
-            memory=memory_source(probe), now=lambda: datetime.now(UTC)))
+        task = asyncio.create_task(
+            run_round(
+                probe,
+                run_id=uuid.uuid4().hex,
+                runner="ci",
+                secret=SECRET,
+                memory=memory_source(probe),
+                now=lambda: datetime.now(UTC),
+            )
+        )
         async with asyncio.timeout(30):
             while (health := await asyncio.to_thread(_health, backend.http))["connections"] < 3:
                 await asyncio.sleep(0.05)  # polling the server's own count, not a fixed wait

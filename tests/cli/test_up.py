@@ -56,14 +56,24 @@ def test_up_runs_probes_restarts_a_dead_backend_and_stops_cleanly(tmp_path: Path
         'timeout = "3500ms"\nsession_timeout = "1500ms"\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-    up = subprocess.Popen([str(SLAWATCH), "up", "--no-dashboard", "--config", str(config)],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    up = subprocess.Popen(
+        [str(SLAWATCH), "up", "--no-dashboard", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = eventually(lambda: health(port))
         with ResultStore.open(store_url) as store:
             since = datetime.now(UTC) - timedelta(minutes=1)
-            eventually(lambda: [r for r in store.rounds_between(since, datetime.now(UTC), Filters())
-                                if r["status"] == "passed"])
+            eventually(
+                lambda: [
+                    r
+                    for r in store.rounds_between(since, datetime.now(UTC), Filters())
+                    if r["status"] == "passed"
+                ]
+            )
             os.kill(first["pid"], signal.SIGKILL)
             notes = eventually(lambda: store.annotations_between(since, datetime.now(UTC)))
             restarted = eventually(lambda: (h := health(port)) and h["pid"] != first["pid"] and h)

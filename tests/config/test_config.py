@@ -52,17 +52,35 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ("[[probes]]\nusers = '5'", "probes[0].users: must be an integer"),
         ("[[probes]]\ntarget = 'http://x/ws'", "probes[0].target: must be a ws:// or wss:// URL"),
         ("[[probes]]\nauth = 'cookie'", "probes[0].auth: must be one of header, subprotocol, both"),
-        ("[[probes]]\nevery = '10s'\ntimeout = '10s'", "probes[0].timeout: must be shorter than every"),
-        ("[[probes]]\ntimeout = '5s'\nsession_timeout = '4s'", "probes[0].session_timeout: must be at least 2s shorter than timeout (5s)"),
+        (
+            "[[probes]]\nevery = '10s'\ntimeout = '10s'",
+            "probes[0].timeout: must be shorter than every",
+        ),
+        (
+            "[[probes]]\ntimeout = '5s'\nsession_timeout = '4s'",
+            "probes[0].session_timeout: must be at least 2s shorter than timeout (5s)",
+        ),
         ("[[probes]]\nexpected_events = ['a']", "probes[0].expected_events: must name at least"),
         ("[[probes]]\nname = 'a'\n[[probes]]\nname = 'a'", "probes[1].name: duplicate name 'a'"),
         ("[[probes]]\ncolour = 'red'", "probes[0].colour: unknown key"),
         ("[[slo]]\nname = 'x'\nsli = 'uptime'\nobjective = 99", "slo[0].sli: must be one of"),
         ("[[slo]]\nname = 'x'\nsli = 'isolation'", "slo[0].objective: required"),
-        ("[[slo]]\nname = 'x'\nsli = 'isolation'\nobjective = 101", "slo[0].objective: must be a number from 0 to 100"),
-        ("[[slo]]\nname = 'x'\nsli = 'completion_latency'\nobjective = 99", "slo[0].threshold_ms: required for sli completion_latency"),
-        ("[[slo]]\nname = 'x'\nsli = 'memory_growth'\nobjective = 99", "slo[0].threshold_mb: required for sli memory_growth"),
-        ("[[slo]]\nname = 'x'\nsli = 'db_latency'\nobjective = 99\nthreshold_ms = 5", "slo[0].operation: required for sli db_latency"),
+        (
+            "[[slo]]\nname = 'x'\nsli = 'isolation'\nobjective = 101",
+            "slo[0].objective: must be a number from 0 to 100",
+        ),
+        (
+            "[[slo]]\nname = 'x'\nsli = 'completion_latency'\nobjective = 99",
+            "slo[0].threshold_ms: required for sli completion_latency",
+        ),
+        (
+            "[[slo]]\nname = 'x'\nsli = 'memory_growth'\nobjective = 99",
+            "slo[0].threshold_mb: required for sli memory_growth",
+        ),
+        (
+            "[[slo]]\nname = 'x'\nsli = 'db_latency'\nobjective = 99\nthreshold_ms = 5",
+            "slo[0].operation: required for sli db_latency",
+        ),
         ("probes = 3", "probes: must be an array of tables"),
         ("[store", "not valid TOML"),
     ],
@@ -75,7 +93,15 @@ def test_bad_settings_name_the_key(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("7d", 604800.0), ("2w", 1209600.0), (45, 45.0)],
+    [
+        ("500ms", 0.5),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("7d", 604800.0),
+        ("2w", 1209600.0),
+        (45, 45.0),
+    ],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert config.parse_duration(text) == seconds
@@ -89,7 +115,7 @@ def test_healthz_is_derived_from_the_target_unless_set() -> None:
 
 def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    with pytest.raises(ConfigError, match="cannot read config file .*nope.toml"):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*nope\.toml"):
         config.load_settings(missing)
     bad = tmp_path / "bad.toml"
     bad.write_text("[[probes]]\nusers = -1\n")

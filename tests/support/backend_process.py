@@ -34,13 +34,25 @@ class Backend:
         return self.url.replace("ws://", "http://").rsplit("/", 1)[0]
 
 
-def start_backends(tmp: Path, *fault_sets: tuple[str, ...], extra: tuple[str, ...] = ()) -> list[Backend]:
+def start_backends(
+    tmp: Path, *fault_sets: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> list[Backend]:
     """One backend per fault set, all started at once; returns when every one listens."""
     env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET, SLAWATCH_ADMIN_TOKEN=ADMIN_TOKEN)
     procs = []
     for faults in fault_sets:
-        argv = [sys.executable, "-m", "backend", "--port", "0", "--step-delay-ms", "5",
-                "--db", str(tmp / f"backend-{uuid.uuid4().hex}.db"), *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "backend",
+            "--port",
+            "0",
+            "--step-delay-ms",
+            "5",
+            "--db",
+            str(tmp / f"backend-{uuid.uuid4().hex}.db"),
+            *extra,
+        ]
         for fault in faults:
             argv += ["--fault", fault]
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT))
