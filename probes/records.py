@@ -46,6 +46,7 @@ DB_OPERATIONS: tuple[str, ...] = (
 
 NORMAL_CLOSE = 1000
 ABNORMAL_CLOSE = 1006
+INTERNAL_ERROR_CLOSE = 1011
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,8 @@ class SessionResult:
 
     @property
     def complete(self) -> bool:
-        """True when every expected event of this user's run arrived."""
-        return bool(self.events) and not self.missing_events
+        """The protocol's "complete": every expected event, in order, ``seq`` without gaps."""
+        return bool(self.events) and not self.missing_events and self.order_ok and not self.seq_gaps
 
 
 @dataclass(frozen=True, slots=True)

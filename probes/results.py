@@ -71,6 +71,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from probes.config import SloSettings
 from probes.records import (
+    INTERNAL_ERROR_CLOSE,
     Annotation,
     AuthCheck,
     DbTiming,
@@ -82,7 +83,6 @@ from probes.records import (
     SliBucket,
 )
 
-INTERNAL_ERROR_CLOSE = 1011
 NO_FILTERS = Filters()
 # Sessions of rounds in these states are evidence but not SLI events.
 UNCOUNTED_STATUSES = ("skipped", "error")
