@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import urllib.request
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,11 +14,11 @@ from pathlib import Path
 import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 
-from probes.config import ProbeSettings, parse_settings
+from probes.config import parse_settings
 from probes.records import Filters, RoundResult
 from probes.results import ResultStore
-from probes.round import run_round
-from probes.schedule import ProbeScheduler, memory_source
+from probes.schedule import ProbeScheduler
+from tests.support import probing
 from tests.support.backend_process import SECRET, start_backends, stop_backends
 
 
@@ -94,24 +93,15 @@ async def test_a_slot_that_cannot_run_is_stored_as_skipped(tmp_path: Path) -> No
 @pytest.mark.asyncio
 async def test_a_backend_killed_mid_round_gives_1006(tmp_path: Path) -> None:
     [backend] = start_backends(tmp_path, (), extra=("--step-delay-ms", "2000"))
-    probe = ProbeSettings(
-        target=backend.url,
-        users=3,
-        every_s=60,
-        timeout_s=30,
-        session_timeout_s=20,
-        bad_token_check=False,
-        db_check=False,
-    )
     try:
         task = asyncio.create_task(
-            run_round(
-                probe,
-                run_id=uuid.uuid4().hex,
-                runner="ci",
-                secret=SECRET,
-                memory=memory_source(probe),
-                now=lambda: datetime.now(UTC),
+            probing.probe_round(
+                backend.url,
+                users=3,
+                timeout_s=30.0,
+                session_timeout_s=20.0,
+                bad_token_check=False,
+                db_check=False,
             )
         )
         async with asyncio.timeout(30):

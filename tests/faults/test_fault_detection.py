@@ -8,17 +8,13 @@ has shows in the records, and no fault it does not have.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
-from probes.config import ProbeSettings
 from probes.records import RoundResult
-from probes.round import run_round
-from probes.schedule import memory_source
-from tests.support.backend_process import SECRET, Backend, start_backends, stop_backends
+from tests.support import probing
+from tests.support.backend_process import Backend, start_backends, stop_backends
 
 USERS = 6
 FAULTS: dict[str, tuple[str, ...]] = {
@@ -43,26 +39,8 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bac
 
 
 def probe_round(backend: Backend, **changes: object) -> RoundResult:
-    settings = {
-        "target": backend.url,
-        "users": USERS,
-        "every_s": 60.0,
-        "timeout_s": 25.0,
-        "session_timeout_s": 15.0,
-        "memory_interval_s": 0.05,
-        **changes,
-    }
-    probe = ProbeSettings(**settings)  # type: ignore[arg-type]
-    return asyncio.run(
-        run_round(
-            probe,
-            run_id=uuid.uuid4().hex,
-            runner="test",
-            secret=SECRET,
-            memory=memory_source(probe),
-            now=lambda: datetime.now(UTC),
-        )
-    )
+    settings: dict[str, object] = {"users": USERS, "memory_interval_s": 0.05} | changes
+    return asyncio.run(probing.probe_round(backend.url, **settings))
 
 
 def test_without_a_fault_every_session_is_ok(backends: dict[str, Backend]) -> None:
