@@ -59,6 +59,12 @@ def test_close_1011_fails_every_session_with_1011(backends: dict[str, Backend]) 
         (1011, "closed_abnormally", "failed")
     }
     assert all("agent_completed" in s.missing_events for s in result.sessions)
+    # The database was fine: no run reached its result write, so none is recorded as slow.
+    assert [(t.operation, t.ok) for t in result.db_timings] == [
+        ("thread_create", True),
+        ("message_batch", True),
+        ("data_retrieval", True),
+    ]
 
 
 def test_drop_event_shows_exactly_that_event_missing(backends: dict[str, Backend]) -> None:
