@@ -83,8 +83,12 @@ def test_up_runs_probes_restarts_a_dead_backend_and_stops_cleanly(tmp_path: Path
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0
     finally:
-        if up.poll() is None:
-            up.kill()
+        if up.poll() is None:  # a failed assertion above: still let it stop its children
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.kill()
         out, err = up.communicate()
     assert f"ws://127.0.0.1:{port}/ws" in out
     assert health(port) is None, "the backend outlived slawatch up"
