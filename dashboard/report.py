@@ -84,6 +84,11 @@ def _duration(text: str, flag: str) -> timedelta:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def _end_of_minute(moment: datetime) -> datetime:
+    start = moment.replace(second=0, microsecond=0)
+    return start if start == moment else start + timedelta(minutes=1)
+
+
 def resolve_windows(
     args: argparse.Namespace, now: datetime
 ) -> tuple[datetime, datetime, tuple[datetime, datetime] | None]:
@@ -96,7 +101,9 @@ def resolve_windows(
         raise UsageError("give --window or --since, not both")
     if not args.window and not args.since:
         raise UsageError("say which window: --window 7d, or --since TIME [--until TIME]")
-    until = parse_time(args.until, now, name="until")
+    # Reports use whole minutes; without --until the window ends at the end of the
+    # current minute, so the records of the last seconds are in it.
+    until = parse_time(args.until, now, name="until") if args.until else _end_of_minute(now)
     if args.window:
         since = until - _duration(args.window, "--window")
     else:
