@@ -265,6 +265,21 @@ def reusable(path: Path, days: float, users: int, every_s: float) -> dict[str, A
     return meta if fresh and same else None
 
 
+def upgrade(path: Path) -> str:
+    """Bring a reused database to the newest schema (what ``slawatch`` does on start)."""
+    from probes.results import ResultStore
+
+    url = f"sqlite:///{path}"
+    with ResultStore(url) as store:
+        before = store.schema_version()
+    started = time.perf_counter()
+    with ResultStore.open(url) as store:
+        after = store.schema_version()
+    if before == after:
+        return ""
+    return f"{before} -> {after} in {time.perf_counter() - started:.1f} s"
+
+
 # --- timing ------------------------------------------------------------------------------
 
 
@@ -426,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         meta = build(args.db, args.days, args.users, args.every, args.seed)
+    else:
+        migrated = upgrade(args.db)
+        if migrated:
+            print(f"migrated the reused database: {migrated}", file=sys.stderr)
     size_mb = args.db.stat().st_size / 1e6
     url = f"sqlite:///{args.db}"
     print(f"machine: {machine()}")

@@ -7,14 +7,15 @@ The single place where the store and the SLO maths meet; ``slawatch probe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from probes import slo
 from probes.config import ProbeSettings, Settings, SloSettings
-from probes.records import Annotation, Filters
+from probes.records import Annotation, Filters, SliBucket
 from probes.results import ResultStore
 
 BUCKET_S = 60
+HOUR = timedelta(hours=1)
 # Burn-rate alerts look back this far before the window's end (the longest rule).
 ALERT_LOOKBACK = timedelta(seconds=max(r.long_window_s for r in slo.MULTIWINDOW_RULES))
 DATA_STATUSES = ("passed", "failed")
@@ -95,10 +96,12 @@ def evaluate_objective(
 
     SLI counts come in one-minute buckets, so the window starts at the bucket
     boundary at or before ``since``: a window is never cut inside a minute.
+    Where minutes cannot change the answer they are fetched as whole hours
+    (``sli_buckets``): the result is the one all-minute buckets give.
     """
     since = floor_to_bucket(since)
     start = min(since, until - ALERT_LOOKBACK)
-    buckets = store.sli_counts(objective, start, until, filters, bucket_s=BUCKET_S)
+    buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
     return slo.evaluate(
         objective,
         buckets,
@@ -109,6 +112,69 @@ def evaluate_objective(
         coverage=coverage,
         alerts=settings.alerts,
     )
+
+
+def sli_buckets(
+    store: ResultStore,
+    objective: SloSettings,
+    since: datetime,
+    start: datetime,
+    until: datetime,
+    filters: Filters,
+    maintenance: tuple[Annotation, ...],
+) -> list[SliBucket]:
+    """SLI buckets over [start, until) for ``slo.evaluate``: minutes where they matter.
+
+    A 30-day window in minutes is 43,200 buckets per objective. Whole hours
+    inside [since, until - ALERT_LOOKBACK) that no maintenance window touches
+    come as one hourly bucket each instead; every other part (the alert
+    lookback, the partial hours at the edges, the hours a maintenance window
+    overlaps) stays in one-minute buckets. The answer is unchanged:
+    ``slo.evaluate`` drops buckets overlapping maintenance at one-minute
+    granularity, and an hour no window touches loses none of its minutes, so
+    its sum is what its minutes would add; it starts before every alert window,
+    so the burn-rate alerts see minutes only; and it lies inside the window, so
+    the compliance counts it whole. ``start`` may be before ``since`` (the
+    lookback of a short window), ``since`` is on a minute boundary.
+    """
+    out: list[SliBucket] = []
+    for a, b, width in _spans(since, start, until, maintenance):
+        out += store.sli_counts(objective, a, b, filters, bucket_s=width)
+    return out
+
+
+def _spans(
+    since: datetime, start: datetime, until: datetime, maintenance: tuple[Annotation, ...]
+) -> list[tuple[datetime, datetime, int]]:
+    """[start, until) cut into consecutive (from, to, bucket width) spans of minutes or hours."""
+    first = _floor_hour(since) if since == _floor_hour(since) else _floor_hour(since) + HOUR
+    last = _floor_hour(until - ALERT_LOOKBACK)
+    windows = [
+        (note.start, until if note.end is None else note.end)
+        for note in maintenance
+        if note.kind == "maintenance"
+    ]
+    spans: list[tuple[datetime, datetime, int]] = []
+    cursor, hour = start, first
+    while hour < last:
+        if any(s < hour + HOUR and hour < e for s, e in windows if s < e):
+            hour += HOUR  # a maintenance hour: left to the minute span
+            continue
+        if cursor < hour:
+            spans.append((cursor, hour, BUCKET_S))
+        end = hour + HOUR
+        while end < last and not any(s < end + HOUR and end < e for s, e in windows if s < e):
+            end += HOUR
+        spans.append((hour, end, int(HOUR.total_seconds())))
+        cursor = hour = end
+    if cursor < until:
+        spans.append((cursor, until, BUCKET_S))
+    return spans
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    # In UTC: the store's hourly buckets are aligned to the epoch, not to a local hour.
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def evaluate_window(

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url
+from sqlalchemy import create_engine, insert, inspect, make_url, text
 
-from probes.records import RoundResult, SessionResult
-from probes.results import METADATA, ResultStore
+from probes.config import SloSettings
+from probes.records import DbTiming, RoundResult, SessionResult
+from probes.results import METADATA, ResultStore, engine, epoch_minute, rows
+from probes.results import schema as tables
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+MINUTE_OF = (
+    ("sessions", "started_at"),
+    ("rounds", "started_at"),
+    ("db_timings", "started_at"),
+    ("session_rollup_minute", "bucket"),
+)
 TABLES = {
     "alembic_version",
     "rounds",
@@ -40,7 +49,7 @@ def test_a_new_database_is_at_no_revision(store_url: str) -> None:
 
 def test_upgrade_from_empty_creates_every_table(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0001"
+        assert store.schema_version() == "0002"
     engine = create_engine(store_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
@@ -63,5 +72,124 @@ def test_opening_twice_is_idempotent_and_keeps_the_data(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
         store.save_round(a_round())
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0001"
+        assert store.schema_version() == "0002"
         assert store.round("r1") == a_round()
+
+
+def test_a_database_at_0001_with_data_upgrades_and_keeps_every_row_and_answer(
+    store_url: str, tmp_path: Path
+) -> None:
+    rounds = upgrade_path_rounds()
+    with ResultStore.open(f"sqlite:///{tmp_path / 'reference.db'}") as reference:
+        for r in rounds:  # the same rounds written by today's code: the answers to expect
+            reference.save_round(r)
+        expected = answers(reference)
+    with ResultStore(engine.make_parent_folder(store_url)) as store:
+        store.upgrade("0001")
+        assert store.schema_version() == "0001"
+        legacy_insert(store_url, rounds)  # what the 0001 code wrote: no minute columns
+        before = row_counts(store_url)
+        store.upgrade()
+        assert store.schema_version() == "0002"
+        assert row_counts(store_url) == before
+        assert answers(store) == expected
+        for r in rounds:
+            assert store.round(r.run_id) == r
+    check = create_engine(store_url)
+    try:
+        with check.connect() as conn:
+            for table, at in MINUTE_OF:
+                stored = conn.execute(text(f"SELECT {at}, minute FROM {table}")).all()
+                assert stored, table
+                for when, minute in stored:
+                    when = when if isinstance(when, datetime) else datetime.fromisoformat(when)
+                    assert minute == epoch_minute(when.replace(tzinfo=when.tzinfo or UTC)), table
+    finally:
+        check.dispose()
+
+
+def upgrade_path_rounds() -> list[RoundResult]:
+    out = []
+    for k, offset in enumerate((0.0, 119.9996, 181.5, 3599.0, 86400.0 + 7)):
+        at = T0 + timedelta(seconds=offset)
+        users = tuple(
+            SessionResult(
+                f"m{k}",
+                "chat",
+                "ws://a/ws",
+                "eu-1",
+                f"u{i}",
+                "header",
+                at,
+                connect_ms=3.0,
+                first_event_ms=90.0 + 200 * i,
+                completion_ms=900.0 + 3000 * i,
+                close_code=1000 if i else 1011,
+                outcome="ok" if i else "failed",
+            )
+            for i in range(3)
+        )
+        timings = (DbTiming("thread_create", 10.0 + 30 * k, None, True),)
+        out.append(RoundResult(f"m{k}", "chat", "ws://a/ws", "eu-1", at, at, "passed",
+                               sessions=users, db_timings=timings))  # fmt: skip
+    return out
+
+
+def legacy_insert(url: str, rounds: list[RoundResult]) -> None:
+    """Write rounds the way revision 0001's store did: every table without ``minute``."""
+    legacy = create_engine(url)
+    try:
+        with legacy.begin() as conn:
+            for r in rounds:
+                conn.execute(insert(tables.rounds), [_drop_minute(rows.round_row(r))])
+                for s in r.sessions:
+                    conn.execute(insert(tables.sessions), [_drop_minute(rows.session_row(s))])
+                conn.execute(
+                    insert(tables.db_timings),
+                    [_drop_minute(rows.timing_row(r, t)) for t in r.db_timings],
+                )
+                minute = r.started_at.replace(second=0, microsecond=0)
+                conn.execute(
+                    insert(tables.session_rollup),
+                    [{"bucket": minute, "probe": r.probe, "target": r.target, "runner": r.runner}
+                     | {n: len(r.sessions) for n in ("sessions", "complete_in_order",
+                                                     "no_foreign", "connected")}
+                     | {"ok": len(r.sessions) - 1, "not_1011": len(r.sessions) - 1}],
+                )  # fmt: skip
+    finally:
+        legacy.dispose()
+
+
+def row_counts(url: str) -> dict[str, int]:
+    counted = create_engine(url)
+    try:
+        with counted.connect() as conn:
+            return {
+                name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+                for name in sorted(TABLES - {"alembic_version"})
+            }
+    finally:
+        counted.dispose()
+
+
+def _drop_minute(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "minute"}
+
+
+def answers(store: ResultStore) -> list[Any]:
+    since, until = T0 - timedelta(hours=1), T0 + timedelta(days=2)
+    slos = [
+        SloSettings("s", "session_success", 99.0),
+        SloSettings("s", "first_event_latency", 99.0, threshold_ms=300.0),
+        SloSettings("s", "completion_latency", 99.0, threshold_ms=2000.0),
+        SloSettings("s", "db_latency", 99.0, threshold_ms=50.0, operation="thread_create"),
+    ]
+    out: list[Any] = [store.sli_counts(slo, since, until, bucket_s=b) for slo in slos
+                      for b in (60, 3600)]  # fmt: skip
+    for b in (60, 90, 3600):
+        out.append(store.latency_percentiles(since, until, bucket_s=b))
+        out.append(store.close_codes(since, until, bucket_s=b))
+        out.append(store.db_timings_between(since, until, bucket_s=b))
+    out.append(store.rounds_between(since, until))
+    out.append(store.sessions_between(since, until))
+    return out

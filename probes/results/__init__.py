@@ -1,0 +1,63 @@
+"""The results store: the only package that knows SQL.
+
+SQLAlchemy Core over SQLite (a file, WAL) or PostgreSQL (``postgresql+psycopg``),
+the same statements on both; the schema is created by the Alembic revisions in
+``probes/migrations``. Records in (``probes.records``), records or plain dicts out.
+
+Conventions:
+
+- Every time is stored and returned as an aware UTC ``datetime``; naive ones are
+  rejected. A window ``since, until`` is half-open, ``[since, until)``.
+- Buckets are aligned to the Unix epoch: a row at ``t`` falls in the bucket that
+  starts at ``floor(epoch(t) / bucket_s) * bucket_s``. Rows also carry ``minute``
+  (epoch minutes), so whole-minute buckets are integer arithmetic on an index.
+- Rows meant for export (``rounds_between``, ``sessions_between``) are JSON-ready:
+  times are ISO 8601 strings ending in ``Z``. The dashboard aggregates return
+  ``datetime`` values.
+- Rollup: ``session_rollup_minute`` holds per-minute counts of the count-based
+  session SLIs, written in the same transaction as the round, and survives
+  ``prune_older_than``. Latency SLIs and percentiles stay on the raw ``sessions``
+  rows (any threshold, exact answers), so they cover the retention period only.
+
+Modules: ``schema`` (tables, types, indexes), ``engine`` (connections, SQLite
+pragmas, migrations), ``rows`` (records <-> rows), ``query`` (windows, filters,
+buckets), ``writes``, ``reads``, ``sli`` (SLI counting), ``aggregates`` (the
+dashboard's percentiles and per-bucket counts), ``store`` (``ResultStore``).
+"""
+
+from __future__ import annotations
+
+from probes.results.errors import RoundNotSaved, StoreError
+from probes.results.schema import (
+    METADATA,
+    NO_FILTERS,
+    UNCOUNTED_STATUSES,
+    UtcDateTime,
+    annotation_table,
+    db_timings,
+    epoch_minute,
+    memory_samples,
+    rounds,
+    session_events,
+    session_rollup,
+    sessions,
+)
+from probes.results.store import ResultStore
+
+__all__ = [
+    "METADATA",
+    "NO_FILTERS",
+    "UNCOUNTED_STATUSES",
+    "ResultStore",
+    "RoundNotSaved",
+    "StoreError",
+    "UtcDateTime",
+    "annotation_table",
+    "db_timings",
+    "epoch_minute",
+    "memory_samples",
+    "rounds",
+    "session_events",
+    "session_rollup",
+    "sessions",
+]

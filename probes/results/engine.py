@@ -1,0 +1,76 @@
+"""Connections: the SQLAlchemy engines, SQLite's pragmas, and the Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, create_engine, event, make_url, text
+from sqlalchemy.engine import URL, Engine
+
+# probes/migrations, next to this package (pyproject ships it as package data).
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def connect(url: str | URL, busy_timeout_ms: int) -> tuple[Engine, Engine]:
+    """The reading engine and the writing one (same pool; writes BEGIN IMMEDIATE on SQLite)."""
+    engine = create_engine(make_url(url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        _sqlite_hooks(engine, busy_timeout_ms)
+    return engine, engine.execution_options(slawatch_write=True)
+
+
+def make_parent_folder(url: str | URL) -> URL:
+    """The parsed URL, after creating the SQLite file's folder (if it is a file)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed
+
+
+def upgrade(writer: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to ``revision`` in one write transaction (idempotent)."""
+    with writer.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several runners may start at once against one database.
+            conn.execute(text("SELECT pg_advisory_xact_lock(74657310)"))
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def schema_version(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None before any migration)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
+
+    sqlite3's own BEGIN handling is switched off so that SQLAlchemy's ``begin``
+    event decides: writers take the write lock up front (no deadlock-prone lock
+    upgrade mid-transaction), readers begin deferred and never wait in WAL mode.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        # 30-day aggregates sort ~10^5-10^6 rows: keep the sorter off temp files.
+        cursor.execute("PRAGMA cache_size=-32768")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("slawatch_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

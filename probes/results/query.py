@@ -1,0 +1,102 @@
+"""Query pieces shared by the reads: windows, filters, and epoch-aligned buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    Table,
+    extract,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import cast as sql_cast
+
+from probes.records import Filters
+from probes.results.schema import UNCOUNTED_STATUSES, db_timings, rounds, sessions, to_utc
+
+
+def attribute_filters(table: Table, filters: Filters) -> list[ColumnElement[bool]]:
+    where = [
+        table.c[name] == value
+        for name in ("probe", "target", "runner")
+        if (value := getattr(filters, name)) is not None
+    ]
+    if filters.run_ids is not None:
+        where.append(table.c.run_id.in_(filters.run_ids))
+    return where
+
+
+def window(
+    table: Table, at: Column[Any], since: datetime, until: datetime, filters: Filters
+) -> list[ColumnElement[bool]]:
+    """``since <= at < until`` and the filters: the exact half-open window."""
+    return [at >= to_utc(since), at < to_utc(until), *attribute_filters(table, filters)]
+
+
+def counted_sessions(since: datetime, until: datetime, filters: Filters) -> Select[Any]:
+    """Sessions in the window that count as SLI events (not of skipped/error rounds)."""
+    uncounted = select(rounds.c.run_id).where(rounds.c.status.in_(UNCOUNTED_STATUSES))
+    s = sessions.c
+    return (
+        select()
+        .select_from(sessions)
+        .where(*window(sessions, s.started_at, since, until, filters), s.run_id.not_in(uncounted))
+    )
+
+
+def timings(since: datetime, until: datetime, filters: Filters) -> Select[Any]:
+    """DB timings in the window; probe/target/runner come from their round."""
+    t = db_timings.c
+    query = (
+        select()
+        .select_from(db_timings)
+        .where(t.started_at >= to_utc(since), t.started_at < to_utc(until))
+    )
+    if filters.run_ids is not None:
+        query = query.where(t.run_id.in_(filters.run_ids))
+    attributes = attribute_filters(rounds, Filters(filters.target, filters.probe, filters.runner))
+    if attributes:
+        query = query.join(rounds, rounds.c.run_id == t.run_id).where(*attributes)
+    return query
+
+
+def bucket(table: Table, at: Column[Any], bucket_s: int, sqlite: bool) -> ColumnElement[int]:
+    """Epoch seconds of the bucket start; ``bucket_s`` is inlined (a validated int).
+
+    Whole-minute widths come from the integer ``minute`` column: no date
+    arithmetic per row, and the covering indexes hold it. Other widths (tests,
+    odd ranges) are computed from the time itself.
+    """
+    n = literal_column(str(int(bucket_s)), BigInteger)
+    if bucket_s % 60 == 0:
+        minutes = literal_column(str(bucket_s // 60), Integer)
+        return sql_cast(table.c.minute // minutes, BigInteger) * n
+    if sqlite:
+        # Whole seconds of the stored text first: SQLite's date functions round
+        # to the millisecond, which would move 12:00:59.9996 into the next minute.
+        days = func.julianday(func.substr(at, 1, 19)) - literal_column("2440587.5")
+        epoch = sql_cast(func.round(days * literal_column("86400")), Integer)
+        return (epoch // n) * n
+    return sql_cast(func.floor(extract("epoch", at) / n), BigInteger) * n
+
+
+def bucket_rows(conn: Connection, inner: Select[Any]) -> list[tuple[int, int, int]]:
+    """Sum g and v of ``inner`` per bucket b: (bucket epoch, good, valid), oldest first."""
+    sub = inner.subquery()
+    query = (
+        select(sub.c.b, func.sum(sub.c.g), func.sum(sub.c.v)).group_by(sub.c.b).order_by(sub.c.b)
+    )
+    return [(int(b), int(g), int(v)) for b, g, v in conn.execute(query)]
+
+
+def start_of(epoch: int) -> datetime:
+    return datetime.fromtimestamp(int(epoch), UTC)

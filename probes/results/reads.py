@@ -1,0 +1,194 @@
+"""Reads: a round whole, round and session rows for exports, labels, annotations, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
+
+from probes.records import (
+    Annotation,
+    AuthCheck,
+    DbTiming,
+    Event,
+    Filters,
+    MemorySample,
+    RoundResult,
+)
+from probes.results.query import attribute_filters, window
+from probes.results.rows import EXPORT_COLUMNS, export_row, iso, session_record, split
+from probes.results.schema import (
+    ROUND_STATUSES,
+    annotation_table,
+    db_timings,
+    memory_samples,
+    rounds,
+    session_events,
+    sessions,
+    to_utc,
+)
+
+_s = sessions.c
+
+
+def round_(engine: Engine, run_id: str) -> RoundResult | None:
+    """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""
+    with engine.connect() as conn:
+        head = conn.execute(select(rounds).where(rounds.c.run_id == run_id)).one_or_none()
+        if head is None:
+            return None
+        rows = conn.execute(select(sessions).where(_s.run_id == run_id).order_by(_s.id)).all()
+        events: dict[int, list[Event]] = {row.id: [] for row in rows}
+        query = (
+            select(session_events)
+            .join(sessions)
+            .where(_s.run_id == run_id)
+            .order_by(session_events.c.session_id, session_events.c.position)
+        )
+        for e in conn.execute(query):
+            events[e.session_id].append(Event(e.type, e.ms, e.seq, e.server_ts, e.foreign))
+        m, t = memory_samples.c, db_timings.c
+        samples = conn.execute(select(memory_samples).where(m.run_id == run_id).order_by(m.id))
+        timings = conn.execute(select(db_timings).where(t.run_id == run_id).order_by(t.id))
+        sample_rows, timing_rows = samples.all(), timings.all()
+    auth = None
+    if head.auth_ok is not None:
+        auth = AuthCheck(head.auth_http_status, head.auth_close_code, head.auth_ok, head.auth_error)
+    return RoundResult(
+        run_id=head.run_id,
+        probe=head.probe,
+        target=head.target,
+        runner=head.runner,
+        started_at=head.started_at,
+        finished_at=head.finished_at,
+        status=head.status,
+        reason=head.reason,
+        sessions=tuple(session_record(row, events[row.id]) for row in rows),
+        auth_check=auth,
+        db_timings=tuple(
+            DbTiming(x.operation, x.client_ms, x.server_ms, x.ok, x.error) for x in timing_rows
+        ),
+        memory_samples=tuple(MemorySample(x.at, x.rss_mb) for x in sample_rows),
+        memory_source=head.memory_source,
+    )
+
+
+def rounds_between(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, limit: int | None
+) -> list[dict[str, Any]]:
+    """Round summary rows (no sessions), newest first, times as ISO strings."""
+    query = (
+        select(*(c for c in rounds.c if c.name != "minute"))
+        .where(*window(rounds, rounds.c.started_at, since, until, filters))
+        .order_by(rounds.c.started_at.desc(), rounds.c.run_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [
+            {k: iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+            for row in conn.execute(query)
+        ]
+
+
+def iter_sessions(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, limit: int | None
+) -> Iterator[dict[str, Any]]:
+    """Export rows, oldest first (then by user), read in chunks of 1000."""
+    query = (
+        select(_s.id, *(_s[k] for k in EXPORT_COLUMNS))
+        .where(*window(sessions, _s.started_at, since, until, filters))
+        .order_by(_s.started_at, _s.user_id, _s.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=1000).execute(query)
+        for chunk in result.partitions():
+            types: dict[int, list[str]] = {row[0]: [] for row in chunk}
+            event_query = (
+                select(session_events.c.session_id, session_events.c.type)
+                .where(session_events.c.session_id.in_(list(types)))
+                .order_by(session_events.c.session_id, session_events.c.position)
+            )
+            for sid, kind in conn.execute(event_query):
+                types[sid].append(kind)
+            for row in chunk:
+                yield export_row(row, types[row[0]])
+
+
+def failing_sessions(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, limit: int
+) -> list[dict[str, Any]]:
+    """Failed sessions, newest first, for the on-call view."""
+    query = (
+        select(
+            _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
+            _s.close_code, _s.close_reason, _s.http_status, _s.missing_events,
+            _s.reason, _s.error,
+        )
+        .where(*window(sessions, _s.started_at, since, until, filters), _s.outcome != "ok")
+        .order_by(_s.started_at.desc(), _s.user_id)
+        .limit(limit)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row["missing_events"] = split(row["missing_events"])
+    return rows
+
+
+def round_counts(
+    engine: Engine, since: datetime, until: datetime, filters: Filters
+) -> dict[str, int]:
+    """Rounds started in the window, by status (every status present, zero if none)."""
+    query = (
+        select(rounds.c.status, func.count())
+        .where(*window(rounds, rounds.c.started_at, since, until, filters))
+        .group_by(rounds.c.status)
+    )
+    with engine.connect() as conn:
+        counts = {status: 0 for status in ROUND_STATUSES}
+        counts.update({s: int(n) for s, n in conn.execute(query)})
+        return counts
+
+
+def first_round_at(engine: Engine, filters: Filters) -> datetime | None:
+    """When the first matching round started (coverage starts there)."""
+    query = select(func.min(rounds.c.started_at)).where(*attribute_filters(rounds, filters))
+    with engine.connect() as conn:
+        return cast(datetime | None, conn.execute(query).scalar())
+
+
+def annotations_between(
+    engine: Engine, since: datetime, until: datetime, target: str | None
+) -> list[Annotation]:
+    """Annotations overlapping ``[since, until)``; with ``target``, its own and global ones."""
+    since, until = to_utc(since), to_utc(until)
+    a = annotation_table.c
+    query = (
+        select(annotation_table)
+        .where(a.start < until, or_(a.end.is_(None), a.end > since))
+        .order_by(a.start, a.id)
+    )
+    if target is not None:
+        query = query.where(or_(a.target.is_(None), a.target == target))
+    with engine.connect() as conn:
+        return [
+            Annotation(row.kind, row.start, row.end, row.text, row.target, row.id)
+            for row in conn.execute(query)
+        ]
+
+
+def labels(engine: Engine) -> dict[str, list[str]]:
+    """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
+    r = rounds.c
+    query = select(r.probe, r.target, r.runner).distinct()
+    found: dict[str, set[str]] = {"probes": set(), "targets": set(), "runners": set()}
+    with engine.connect() as conn:
+        for probe, target, runner in conn.execute(query):
+            found["probes"].add(probe)
+            found["targets"].add(target)
+            found["runners"].add(runner)
+    return {key: sorted(values) for key, values in found.items()}

@@ -1,0 +1,117 @@
+"""Records <-> rows: what ``save_round`` inserts and how stored rows become records again."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from probes.records import DbTiming, Event, RoundResult, SessionResult
+from probes.results.schema import epoch_minute, to_utc
+
+
+def round_row(r: RoundResult) -> dict[str, Any]:
+    auth = r.auth_check
+    return {
+        "run_id": r.run_id,
+        "probe": r.probe,
+        "target": r.target,
+        "runner": r.runner,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "status": r.status,
+        "reason": r.reason,
+        "memory_baseline_mb": r.memory_baseline_mb,
+        "memory_peak_mb": r.memory_peak_mb,
+        "memory_after_mb": r.memory_after_mb,
+        "memory_growth_mb": r.memory_growth_mb,
+        "memory_source": r.memory_source,
+        "auth_http_status": auth.http_status if auth else None,
+        "auth_close_code": auth.close_code if auth else None,
+        "auth_ok": auth.ok if auth else None,
+        "auth_error": auth.error if auth else None,
+        "sessions_total": len(r.sessions),
+        "sessions_failed": len(r.failed_sessions),
+        "minute": epoch_minute(r.started_at),
+    }
+
+
+SESSION_FIELDS = (
+    "run_id", "probe", "target", "runner", "user_id", "auth_mode", "started_at",
+    "connect_ms", "first_event_ms", "completion_ms", "total_ms", "close_code",
+    "close_reason", "sent_close_code", "http_status", "order_ok", "seq_gaps",
+    "foreign_events", "agent_run_id", "outcome", "reason", "error",
+)  # fmt: skip
+
+
+def session_row(s: SessionResult) -> dict[str, Any]:
+    if any("," in name for name in s.missing_events):
+        raise ValueError(f"event type with a comma in {s.missing_events!r}")
+    row = {name: getattr(s, name) for name in SESSION_FIELDS}
+    row["missing_events"] = ",".join(s.missing_events)
+    row["db_ms"] = json.dumps(s.db_ms)
+    row["complete"] = s.complete
+    row["minute"] = epoch_minute(s.started_at)
+    return row
+
+
+def session_record(row: Row[Any], events: list[Event]) -> SessionResult:
+    values = {name: getattr(row, name) for name in SESSION_FIELDS}
+    return SessionResult(
+        **values,
+        events=tuple(events),
+        missing_events=tuple(split(row.missing_events)),
+        db_ms=json.loads(row.db_ms),
+    )
+
+
+def event_row(session_id: int, position: int, e: Event) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "position": position,
+        "type": e.type,
+        "ms": e.ms,
+        "seq": e.seq,
+        "server_ts": e.server_ts,
+        "foreign": e.foreign,
+    }
+
+
+def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "started_at": r.started_at,
+        "minute": epoch_minute(r.started_at),
+        "operation": t.operation,
+        "client_ms": t.client_ms,
+        "server_ms": t.server_ms,
+        "ok": t.ok,
+        "error": t.error,
+    }
+
+
+EXPORT_FIELDS = (
+    "run_id", "probe", "target", "runner", "user_id", "started_at", "connect_ms",
+    "first_event_ms", "total_ms", "close_code", "close_reason", "http_status", "events",
+    "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
+)  # fmt: skip
+EXPORT_COLUMNS = tuple(k for k in EXPORT_FIELDS if k != "events")  # events: own table
+
+
+def export_row(row: Row[Any], types: list[str]) -> dict[str, Any]:
+    """``row`` is (id, the export columns but events, in ``EXPORT_FIELDS`` order)."""
+    out: dict[str, Any] = dict(zip(EXPORT_COLUMNS, row[1:], strict=True))
+    out["started_at"] = iso(out["started_at"])
+    out["events"] = types
+    out["missing_events"] = split(out["missing_events"])
+    return {k: out[k] for k in EXPORT_FIELDS}
+
+
+def iso(value: datetime) -> str:
+    return to_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def split(joined: str) -> list[str]:
+    return joined.split(",") if joined else []

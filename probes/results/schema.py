@@ -1,0 +1,258 @@
+"""Tables, column types and indexes of the results store.
+
+Must match ``probes/migrations/versions`` (a test compares the two). Every time
+is an aware UTC ``datetime``; the ``minute`` columns hold the same instant as
+whole minutes since the Unix epoch (``epoch_minute``), so that aggregates bucket
+by integer arithmetic on an index instead of date functions on every row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    text,
+)
+
+from probes.records import Filters
+
+NO_FILTERS = Filters()
+# Sessions of rounds in these states are evidence but not SLI events.
+UNCOUNTED_STATUSES = ("skipped", "error")
+ROUND_STATUSES = ("passed", "failed", "error", "skipped")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that accepts only aware values and returns aware UTC.
+
+    SQLite keeps no offset, so UTC is stored bare and the offset added back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = to_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is refused (``ValueError``)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: times must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def epoch_minute(value: datetime) -> int:
+    """Whole minutes from the Unix epoch to ``value``, rounded down (exact, no float)."""
+    return (to_utc(value) - _EPOCH) // timedelta(minutes=1)
+
+
+METADATA = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_TS = UtcDateTime
+
+
+def _fk(column: str) -> ForeignKey:
+    return ForeignKey(column, ondelete="CASCADE")
+
+
+def _minute() -> Column[int]:
+    # Nullable only because adding a NOT NULL column to a filled SQLite table
+    # means copying it; save_round and revision 0002 fill every row.
+    return Column("minute", Integer)
+
+
+rounds = Table(
+    "rounds",
+    METADATA,
+    Column("run_id", String, primary_key=True),
+    Column("probe", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("runner", String, nullable=False),
+    Column("started_at", _TS, nullable=False),
+    Column("finished_at", _TS, nullable=False),
+    Column("status", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("memory_baseline_mb", Float),
+    Column("memory_peak_mb", Float),
+    Column("memory_after_mb", Float),
+    Column("memory_growth_mb", Float),
+    Column("memory_source", String, nullable=False),
+    Column("auth_http_status", Integer),
+    Column("auth_close_code", Integer),
+    Column("auth_ok", Boolean),  # NULL: the round made no auth check
+    Column("auth_error", Text),
+    Column("sessions_total", Integer, nullable=False),
+    Column("sessions_failed", Integer, nullable=False),
+    _minute(),
+    CheckConstraint("status IN ('passed', 'failed', 'error', 'skipped')", name="status"),
+    Index(None, "started_at"),
+    Index(None, "probe", "started_at"),
+    # Covering: round counts (coverage) and the round SLIs read this index, not the table.
+    Index(
+        "ix_rounds_window",
+        "started_at",
+        "minute",
+        "probe",
+        "target",
+        "runner",
+        "run_id",
+        "status",
+        "memory_growth_mb",
+        "auth_ok",
+    ),
+)
+sessions = Table(
+    "sessions",
+    METADATA,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("run_id", String, _fk("rounds.run_id"), nullable=False, index=True),
+    Column("probe", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("runner", String, nullable=False),
+    Column("user_id", String, nullable=False),
+    Column("auth_mode", String, nullable=False),
+    Column("started_at", _TS, nullable=False),
+    Column("connect_ms", Float),
+    Column("first_event_ms", Float),
+    Column("completion_ms", Float),
+    Column("total_ms", Float),
+    Column("close_code", Integer),
+    Column("close_reason", Text, nullable=False),
+    Column("sent_close_code", Integer),
+    Column("http_status", Integer),
+    Column("missing_events", Text, nullable=False),  # comma-joined event types
+    Column("order_ok", Boolean, nullable=False),
+    Column("seq_gaps", Integer, nullable=False),
+    Column("foreign_events", Integer, nullable=False),
+    Column("agent_run_id", String),
+    Column("db_ms", Text, nullable=False),  # JSON object
+    Column("outcome", String, nullable=False),
+    Column("reason", String),
+    Column("error", Text, nullable=False),
+    Column("complete", Boolean, nullable=False),
+    _minute(),
+    CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
+    Index(None, "started_at"),
+    Index(None, "probe", "started_at"),
+    Index(None, "target", "started_at"),
+    Index(None, "runner", "started_at"),
+    # Covering: latency SLIs, percentiles and close codes read this index, not the table.
+    Index(
+        "ix_sessions_window",
+        "started_at",
+        "minute",
+        "probe",
+        "target",
+        "runner",
+        "run_id",
+        "http_status",
+        "connect_ms",
+        "first_event_ms",
+        "completion_ms",
+        "close_code",
+    ),
+)
+session_events = Table(
+    "session_events",
+    METADATA,
+    Column("session_id", _ID, _fk("sessions.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("type", String, nullable=False),
+    Column("ms", Float, nullable=False),
+    Column("seq", Integer),
+    Column("server_ts", Float),
+    Column("foreign", Boolean, nullable=False),
+)
+memory_samples = Table(
+    "memory_samples",
+    METADATA,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("run_id", String, _fk("rounds.run_id"), nullable=False, index=True),
+    Column("at", _TS, nullable=False, index=True),
+    Column("rss_mb", Float, nullable=False),
+)
+db_timings = Table(
+    "db_timings",
+    METADATA,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("run_id", String, _fk("rounds.run_id"), nullable=False, index=True),
+    Column("started_at", _TS, nullable=False, index=True),  # the round's start
+    Column("operation", String, nullable=False),
+    Column("client_ms", Float),
+    Column("server_ms", Float),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=False),
+    _minute(),
+    # Covering: the db_latency SLIs and the DB timing percentiles read only this index.
+    Index(
+        "ix_db_timings_window",
+        "started_at",
+        "minute",
+        "operation",
+        "ok",
+        "server_ms",
+        "client_ms",
+        "run_id",
+    ),
+)
+annotation_table = Table(
+    "annotations",
+    METADATA,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("kind", String, nullable=False),
+    Column("start", _TS, nullable=False, index=True),
+    Column("end", _TS),
+    Column("text", Text, nullable=False),
+    Column("target", String),
+    Column("created_at", _TS, nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    CheckConstraint("kind IN ('deploy', 'incident', 'maintenance')", name="kind"),
+)
+session_rollup = Table(
+    "session_rollup_minute",
+    METADATA,
+    Column("bucket", _TS, primary_key=True),  # start of the minute the sessions started in
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("sessions", Integer, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("complete_in_order", Integer, nullable=False),
+    Column("not_1011", Integer, nullable=False),
+    Column("no_foreign", Integer, nullable=False),
+    Column("connected", Integer, nullable=False),
+    _minute(),  # the bucket as epoch minutes
+    Index(None, "probe", "bucket"),
+    Index(None, "target", "bucket"),
+)

@@ -1,0 +1,189 @@
+"""SLI counting: good and valid events of one objective per epoch-aligned bucket, in SQL.
+
+===================  =====================================  ================================
+SLI                  valid                                  good
+===================  =====================================  ================================
+session_success      every session                          outcome = 'ok'
+event_completeness   every session                          complete AND order_ok
+no_internal_errors   every session                          close_code IS NULL OR <> 1011
+isolation            every session                          foreign_events = 0
+first_event_latency  sessions with http_status IS NULL      first_event_ms IS NOT NULL AND
+                     AND connect_ms IS NOT NULL             first_event_ms <= threshold_ms
+completion_latency   as first_event_latency                 completion_ms IS NOT NULL AND
+                                                            completion_ms <= threshold_ms
+memory_growth        rounds with memory_growth_mb NOT NULL  memory_growth_mb <= threshold_mb
+db_latency           db_timings of slo.operation            ok AND COALESCE(server_ms,
+                                                            client_ms) <= threshold_ms
+auth_rejection       rounds with an auth check              auth_ok
+===================  =====================================  ================================
+
+Session rows are bucketed by the session's start, round rows and DB timings by
+the round's start. The four count-based session SLIs read whole minutes from the
+rollup (bucket_s a multiple of 60, no ``run_ids`` filter) and the partial
+minutes at either edge from the raw rows: the same answer, faster, and still
+available after pruning. The others read the covering indexes of the raw rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from probes.config import SloSettings
+from probes.records import INTERNAL_ERROR_CLOSE, Filters, SliBucket
+from probes.results.query import (
+    attribute_filters,
+    bucket,
+    bucket_rows,
+    counted_sessions,
+    start_of,
+    timings,
+    window,
+)
+from probes.results.schema import db_timings, rounds, session_rollup, sessions, to_utc
+
+_s = sessions.c
+_CONNECTED = and_(_s.http_status.is_(None), _s.connect_ms.is_not(None))
+# SLI -> (good condition on a raw session, the rollup column counting the same).
+SESSION_COUNT_SLIS: dict[str, tuple[ColumnElement[bool], Column[Any]]] = {
+    "session_success": (_s.outcome == "ok", session_rollup.c.ok),
+    "event_completeness": (and_(_s.complete, _s.order_ok), session_rollup.c.complete_in_order),
+    "no_internal_errors": (
+        or_(_s.close_code.is_(None), _s.close_code != INTERNAL_ERROR_CLOSE),
+        session_rollup.c.not_1011,
+    ),
+    "isolation": (_s.foreign_events == 0, session_rollup.c.no_foreign),
+}
+LATENCY_SLIS = {"first_event_latency": _s.first_event_ms, "completion_latency": _s.completion_ms}
+
+
+def sli_counts(
+    engine: Engine,
+    slo: SloSettings,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    bucket_s: int,
+) -> list[SliBucket]:
+    """Good and valid events of ``slo.sli`` per bucket; buckets without valid events left out."""
+    since, until = to_utc(since), to_utc(until)
+    if bucket_s < 1:
+        raise ValueError("bucket_s must be a positive number of seconds")
+    if slo.probe is not None:
+        filters = _also_probe(filters, slo.probe)
+    if slo.sli in SESSION_COUNT_SLIS:
+        return _session_count_sli(engine, slo.sli, since, until, filters, bucket_s)
+    if slo.sli in LATENCY_SLIS:
+        value = LATENCY_SLIS[slo.sli]
+        good = and_(value.is_not(None), value <= _threshold(slo.threshold_ms, slo))
+        query = counted_sessions(since, until, filters).where(_CONNECTED)
+        return _buckets(engine, _bucket_select(query, sessions, good, bucket_s, engine))
+    r = rounds.c
+    if slo.sli == "memory_growth":
+        growth = r.memory_growth_mb
+        good = growth <= _threshold(slo.threshold_mb, slo)
+        query = _rounds_where(since, until, filters, growth.is_not(None))
+        return _buckets(engine, _bucket_select(query, rounds, good, bucket_s, engine))
+    if slo.sli == "auth_rejection":
+        query = _rounds_where(since, until, filters, r.auth_ok.is_not(None))
+        return _buckets(engine, _bucket_select(query, rounds, r.auth_ok, bucket_s, engine))
+    if slo.sli == "db_latency":
+        t = db_timings.c
+        ms = func.coalesce(t.server_ms, t.client_ms)
+        good = and_(t.ok, ms <= _threshold(slo.threshold_ms, slo))
+        query = timings(since, until, filters)
+        if slo.operation is not None:
+            query = query.where(t.operation == slo.operation)
+        return _buckets(engine, _bucket_select(query, db_timings, good, bucket_s, engine))
+    raise ValueError(f"unknown SLI {slo.sli!r}")
+
+
+def _session_count_sli(
+    engine: Engine, sli: str, since: datetime, until: datetime, filters: Filters, bucket_s: int
+) -> list[SliBucket]:
+    good, rolled = SESSION_COUNT_SLIS[sli]
+    first, last = _ceil_minute(since), until.replace(second=0, microsecond=0)
+    if filters.run_ids is not None or bucket_s % 60 or first >= last:
+        query = _bucket_select(
+            counted_sessions(since, until, filters), sessions, good, bucket_s, engine
+        )
+        return _buckets(engine, query)
+    r = session_rollup.c
+    sqlite = engine.dialect.name == "sqlite"
+    where = [r.bucket >= first, r.bucket < last, *attribute_filters(session_rollup, filters)]
+    rolled_up = select(
+        bucket(session_rollup, r.bucket, bucket_s, sqlite).label("b"),
+        rolled.label("g"),
+        r.sessions.label("v"),
+    ).where(*where)
+    edges = [(since, first), (last, until)]
+    queries = [rolled_up] + [
+        _bucket_select(counted_sessions(a, b, filters), sessions, good, bucket_s, engine)
+        for a, b in edges
+        if a < b
+    ]
+    totals: Counter[int] = Counter()
+    valid: Counter[int] = Counter()
+    with engine.connect() as conn:  # one connection: one snapshot on SQLite
+        for query in queries:
+            for b, g, v in bucket_rows(conn, query):
+                totals[b] += g
+                valid[b] += v
+    return [SliBucket(start_of(b), totals[b], valid[b]) for b in sorted(valid) if valid[b]]
+
+
+def _rounds_where(
+    since: datetime, until: datetime, filters: Filters, valid: ColumnElement[bool]
+) -> Select[Any]:
+    where = window(rounds, rounds.c.started_at, since, until, filters)
+    return select().select_from(rounds).where(*where, valid)
+
+
+def _buckets(engine: Engine, query: Select[Any]) -> list[SliBucket]:
+    with engine.connect() as conn:
+        return [SliBucket(start_of(b), g, v) for b, g, v in bucket_rows(conn, query)]
+
+
+def _bucket_select(
+    query: Select[Any], table: Table, good: ColumnElement[bool], bucket_s: int, engine: Engine
+) -> Select[Any]:
+    """``query`` plus the columns b (bucket start), g (1 if good) and v (1: valid)."""
+    sqlite = engine.dialect.name == "sqlite"
+    return query.add_columns(
+        bucket(table, table.c.started_at, bucket_s, sqlite).label("b"),
+        case((good, 1), else_=0).label("g"),
+        literal_column("1", Integer).label("v"),
+    )
+
+
+def _also_probe(filters: Filters, probe: str) -> Filters:
+    if filters.probe is None or filters.probe == probe:
+        return Filters(filters.target, probe, filters.runner, filters.run_ids)
+    return Filters(filters.target, filters.probe, filters.runner, ())  # both apply: nothing
+
+
+def _threshold(value: float | None, slo: SloSettings) -> float:
+    if value is None:
+        raise ValueError(f"SLO {slo.name!r}: sli {slo.sli} needs a threshold")
+    return value
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    floor = t.replace(second=0, microsecond=0)
+    return floor if floor == t else floor + timedelta(minutes=1)

@@ -1,0 +1,223 @@
+"""``ResultStore``: the one public class of the results store; each method delegates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy.engine import URL
+
+from probes.config import SloSettings
+from probes.records import Annotation, Filters, RoundResult, SliBucket
+from probes.results import aggregates, engine, reads, sli, writes
+from probes.results.schema import NO_FILTERS
+
+
+class ResultStore:
+    """Stores probe records and answers the queries of the SLO maths and the dashboard.
+
+    ``ResultStore(url)`` connects; ``ResultStore.open(url)`` also creates the
+    SQLite file's folder and migrates the schema to the newest revision.
+    """
+
+    def __init__(self, url: str | URL, *, busy_timeout_ms: int = 5000) -> None:
+        self._engine, self._writer = engine.connect(url, busy_timeout_ms)
+        self.url = self._engine.url
+
+    @classmethod
+    def open(cls, url: str | URL, *, busy_timeout_ms: int = 5000) -> Self:
+        """Connect, create the SQLite file's parent folder, and migrate to the newest schema."""
+        store = cls(engine.make_parent_folder(url), busy_timeout_ms=busy_timeout_ms)
+        try:
+            store.upgrade()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the Alembic migrations to ``revision`` (head), in one write transaction."""
+        engine.upgrade(self._writer, revision)
+
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (None before any migration)."""
+        return engine.schema_version(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------------
+
+    def save_round(self, r: RoundResult) -> None:
+        """Store a round with its sessions, events, samples and timings in one transaction.
+
+        The minute rollup is updated in the same transaction. Raises
+        ``RoundNotSaved`` (and writes nothing) on any failure, e.g. a duplicate run id.
+        """
+        writes.save_round(self._writer, r)
+
+    def add_annotation(self, a: Annotation) -> int:
+        """Store a deploy/incident/maintenance note; returns its id."""
+        return writes.add_annotation(self._writer, a)
+
+    def prune_older_than(self, cutoff: datetime, *, batch_size: int = 500) -> int:
+        """Delete raw sessions (with events), memory samples and DB timings before ``cutoff``.
+
+        Works in short batches so probes can write in between. Round rows and the
+        minute rollup are kept. Returns the number of rows deleted.
+        """
+        return writes.prune_older_than(self._writer, cutoff, batch_size)
+
+    # --- records back ---------------------------------------------------------------
+
+    def round(self, run_id: str) -> RoundResult | None:
+        """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""
+        return reads.round_(self._engine, run_id)
+
+    def rounds_between(
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Round summary rows (no sessions), newest first, times as ISO strings."""
+        return reads.rounds_between(self._engine, since, until, filters, limit)
+
+    def iter_sessions(
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Export rows, oldest first (then by user), read in chunks; see ``sessions_between``.
+
+        The iterator holds one connection (and, on SQLite, one read snapshot)
+        until it is exhausted or closed.
+        """
+        return reads.iter_sessions(self._engine, since, until, filters, limit)
+
+    def sessions_between(
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Flat session rows for the export, sorted by started_at then user_id.
+
+        Keys: run_id, probe, target, runner, user_id, started_at (ISO 8601, ``Z``),
+        connect_ms, first_event_ms, total_ms, close_code, close_reason, http_status,
+        events (types in arrival order), missing_events, order_ok, foreign_events,
+        outcome, reason, error.
+        """
+        return list(self.iter_sessions(since, until, filters, limit))
+
+    def failing_sessions(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Failed sessions, newest first, for the on-call view.
+
+        Keys: run_id, probe, target, runner, user_id, started_at, close_code,
+        close_reason, http_status, missing_events (list), reason, error.
+        """
+        return reads.failing_sessions(self._engine, since, until, filters, limit)
+
+    def round_counts(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
+    ) -> dict[str, int]:
+        """Rounds started in the window, by status (every status present, zero if none)."""
+        return reads.round_counts(self._engine, since, until, filters)
+
+    def first_round_at(self, filters: Filters = NO_FILTERS) -> datetime | None:
+        """When the first matching round started (coverage starts there)."""
+        return reads.first_round_at(self._engine, filters)
+
+    def annotations_between(
+        self, since: datetime, until: datetime, target: str | None = None
+    ) -> list[Annotation]:
+        """Annotations overlapping ``[since, until)``, open-ended ones included.
+
+        With ``target``, those for that target and those for every target (NULL).
+        """
+        return reads.annotations_between(self._engine, since, until, target)
+
+    def labels(self) -> dict[str, list[str]]:
+        """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
+        return reads.labels(self._engine)
+
+    # --- SLO maths --------------------------------------------------------------------
+
+    def sli_counts(
+        self,
+        slo: SloSettings,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        bucket_s: int = 60,
+    ) -> list[SliBucket]:
+        """Good and valid events of ``slo.sli`` per epoch-aligned bucket, counted in SQL.
+
+        Buckets without valid events are left out. ``slo.probe`` and ``filters``
+        both apply. Sessions of skipped or error rounds are not counted. What is
+        good and valid for each SLI: the table in ``probes.results.sli``.
+        """
+        return sli.sli_counts(self._engine, slo, since, until, filters, bucket_s)
+
+    # --- dashboard aggregates ---------------------------------------------------------
+
+    def latency_percentiles(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 60
+    ) -> list[dict[str, Any]]:
+        """p50/p95/p99 of first_event_ms and completion_ms per bucket (nearest rank).
+
+        Keys: start, first_event_count, first_event_p50/_p95/_p99, completion_count,
+        completion_p50/_p95/_p99.
+        """
+        return aggregates.latency_percentiles(self._engine, since, until, filters, bucket_s)
+
+    def db_timings_between(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 60
+    ) -> list[dict[str, Any]]:
+        """Per bucket and operation: count, failed, p50/p95 of COALESCE(server_ms, client_ms).
+
+        Keys: start, operation, ms_count, ms_p50, ms_p95, failed.
+        """
+        return aggregates.db_timings_between(self._engine, since, until, filters, bucket_s)
+
+    def close_codes(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 60
+    ) -> list[dict[str, Any]]:
+        """Sessions per bucket per close code (None: refused or never connected).
+
+        Keys: start, close_code, count.
+        """
+        return aggregates.close_codes(self._engine, since, until, filters, bucket_s)
+
+    def memory_by_round(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
+    ) -> list[dict[str, Any]]:
+        """Memory figures of each round that sampled memory, oldest first.
+
+        Keys: run_id, probe, target, runner, started_at, memory_baseline_mb,
+        memory_peak_mb, memory_after_mb, memory_growth_mb, memory_source.
+        """
+        return aggregates.memory_by_round(self._engine, since, until, filters)
+
+    def memory_buckets(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 3600
+    ) -> list[dict[str, Any]]:
+        """Per bucket of round starts: rounds with memory, their worst growth and peak.
+
+        Keys: start, rounds, growth_max_mb, peak_max_mb. For ranges with too many
+        rounds to draw one point each (``memory_by_round``).
+        """
+        return aggregates.memory_buckets(self._engine, since, until, filters, bucket_s)

@@ -1,0 +1,129 @@
+"""Writes: a round whole (with the minute rollup), annotations, and retention."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
+from probes.results.errors import RoundNotSaved
+from probes.results.rows import event_row, round_row, session_row, timing_row
+from probes.results.schema import (
+    UNCOUNTED_STATUSES,
+    annotation_table,
+    db_timings,
+    epoch_minute,
+    memory_samples,
+    rounds,
+    session_events,
+    session_rollup,
+    sessions,
+    to_utc,
+)
+
+_ROLLUP_COUNTS = ("sessions", "ok", "complete_in_order", "not_1011", "no_foreign", "connected")
+
+
+def save_round(writer: Engine, r: RoundResult) -> None:
+    """Store the round and everything in it, and its rollup counts, in one transaction."""
+    try:
+        with writer.begin() as conn:
+            conn.execute(insert(rounds), [round_row(r)])
+            if r.sessions:
+                ids = conn.execute(
+                    insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True),
+                    [session_row(s) for s in r.sessions],
+                ).scalars()
+                events = [
+                    event_row(sid, i, e)
+                    for sid, s in zip(ids, r.sessions, strict=True)
+                    for i, e in enumerate(s.events)
+                ]
+                if events:
+                    conn.execute(insert(session_events), events)
+                if r.status not in UNCOUNTED_STATUSES:
+                    _add_to_rollup(conn, r.sessions)
+            if r.memory_samples:
+                conn.execute(
+                    insert(memory_samples),
+                    [
+                        {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
+                        for m in r.memory_samples
+                    ],
+                )
+            if r.db_timings:
+                conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
+    except (SQLAlchemyError, ValueError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise RoundNotSaved(f"round {r.run_id!r} not saved: {cause}") from exc
+
+
+def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
+    counts: dict[tuple[datetime, str, str, str], Counter[str]] = {}
+    for s in items:
+        minute = to_utc(s.started_at).replace(second=0, microsecond=0)
+        c = counts.setdefault((minute, s.probe, s.target, s.runner), Counter())
+        c["sessions"] += 1
+        c["ok"] += s.outcome == "ok"
+        c["complete_in_order"] += s.complete and s.order_ok
+        c["not_1011"] += s.close_code != INTERNAL_ERROR_CLOSE
+        c["no_foreign"] += s.foreign_events == 0
+        c["connected"] += s.http_status is None and s.connect_ms is not None
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    upsert = dialect.insert(session_rollup)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=["bucket", "probe", "target", "runner"],
+        set_={n: session_rollup.c[n] + upsert.excluded[n] for n in _ROLLUP_COUNTS},
+    )
+    # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
+    rows = [
+        {
+            "bucket": k[0],
+            "probe": k[1],
+            "target": k[2],
+            "runner": k[3],
+            "minute": epoch_minute(k[0]),
+        }
+        | {n: c[n] for n in _ROLLUP_COUNTS}
+        for k, c in sorted(counts.items())
+    ]
+    conn.execute(stmt, rows)
+
+
+def add_annotation(writer: Engine, a: Annotation) -> int:
+    """Store a deploy/incident/maintenance note; returns its id."""
+    if a.end is not None and a.end < a.start:
+        raise ValueError("annotation end is before its start")
+    row = {"kind": a.kind, "start": a.start, "end": a.end, "text": a.text, "target": a.target}
+    with writer.begin() as conn:
+        query = insert(annotation_table).returning(annotation_table.c.id)
+        return int(conn.execute(query, row).scalar_one())
+
+
+def prune_older_than(writer: Engine, cutoff: datetime, batch_size: int) -> int:
+    """Delete raw rows before ``cutoff`` in short batches; returns how many went."""
+    cutoff = to_utc(cutoff)
+    deleted = 0
+    for table, at, children in (
+        (sessions, sessions.c.started_at, session_events.c.session_id),
+        (memory_samples, memory_samples.c.at, None),
+        (db_timings, db_timings.c.started_at, None),
+    ):
+        while True:
+            with writer.begin() as conn:
+                query = select(table.c.id).where(at < cutoff).limit(batch_size)
+                ids = conn.execute(query).scalars().all()
+                if not ids:
+                    break
+                if children is not None:
+                    deleted += conn.execute(
+                        delete(children.table).where(children.in_(ids))
+                    ).rowcount
+                deleted += conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+    return deleted
