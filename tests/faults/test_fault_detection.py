@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,19 @@ def test_db_delay_shows_in_every_database_timing(backends: dict[str, Backend]) -
 def test_reject_rate_shows_as_refused_with_503(backends: dict[str, Backend]) -> None:
     result = probe_round(backends["reject_rate"])
     assert {(s.http_status, s.reason) for s in result.sessions} == {(503, "refused")}
+
+
+def test_a_round_of_1000_users_is_complete_and_isolated(tmp_path: Path) -> None:
+    [backend] = start_backends(tmp_path, (), extra=("--max-connections", "2000"))
+    try:
+        result = asyncio.run(
+            probing.probe_round(backend.url, users=1000, timeout_s=90.0, session_timeout_s=80.0)
+        )
+    finally:
+        stop_backends([backend])
+    assert len(result.sessions) == 1000
+    assert len({s.user_id for s in result.sessions}) == 1000
+    assert {(s.outcome, s.close_code, s.foreign_events) for s in result.sessions} == {
+        ("ok", 1000, 0)
+    }
+    assert result.status == "passed"
