@@ -18,10 +18,15 @@ Conventions:
   session SLIs, written in the same transaction as the round, and survives
   ``prune_older_than``. Latency SLIs and percentiles stay on the raw ``sessions``
   rows (any threshold, exact answers), so they cover the retention period only.
+- SLI cache: ``sli_minute_cache`` and ``sli_minute_coverage`` hold exact per-minute
+  counts of the threshold SLIs per (sli, threshold, operation), filled by reads,
+  emptied for a round's minutes by ``save_round``, kept by ``prune_older_than``
+  (``sli_cache``).
 
 Modules: ``schema`` (tables, types, indexes), ``engine`` (connections, SQLite
 pragmas, migrations), ``rows`` (records <-> rows), ``query`` (windows, filters,
-buckets), ``writes``, ``reads``, ``sli`` (SLI counting), ``aggregates`` (the
+buckets), ``writes``, ``reads``, ``sli`` (SLI counting), ``sli_cache`` (the
+per-minute SLI cache), ``aggregates`` (the
 dashboard's percentiles and per-bucket counts), ``store`` (``ResultStore``).
 """
 
@@ -41,6 +46,8 @@ from probes.results.schema import (
     session_events,
     session_rollup,
     sessions,
+    sli_minute_cache,
+    sli_minute_coverage,
 )
 from probes.results.store import ResultStore
 
@@ -60,4 +67,6 @@ __all__ = [
     "session_events",
     "session_rollup",
     "sessions",
+    "sli_minute_cache",
+    "sli_minute_coverage",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    case,
     extract,
     func,
     literal_column,
@@ -53,8 +54,13 @@ def counted_sessions(since: datetime, until: datetime, filters: Filters) -> Sele
     )
 
 
-def timings(since: datetime, until: datetime, filters: Filters) -> Select[Any]:
-    """DB timings in the window; probe/target/runner come from their round."""
+def timings(
+    since: datetime, until: datetime, filters: Filters, *, with_round: bool = False
+) -> Select[Any]:
+    """DB timings in the window; probe/target/runner come from their round.
+
+    The round is joined when a filter needs it, or always with ``with_round``.
+    """
     t = db_timings.c
     query = (
         select()
@@ -64,7 +70,7 @@ def timings(since: datetime, until: datetime, filters: Filters) -> Select[Any]:
     if filters.run_ids is not None:
         query = query.where(t.run_id.in_(filters.run_ids))
     attributes = attribute_filters(rounds, Filters(filters.target, filters.probe, filters.runner))
-    if attributes:
+    if attributes or with_round:
         query = query.join(rounds, rounds.c.run_id == t.run_id).where(*attributes)
     return query
 
@@ -100,3 +106,14 @@ def bucket_rows(conn: Connection, inner: Select[Any]) -> list[tuple[int, int, in
 
 def start_of(epoch: int) -> datetime:
     return datetime.fromtimestamp(int(epoch), UTC)
+
+
+def bucket_select(
+    query: Select[Any], table: Table, good: ColumnElement[bool], bucket_s: int, sqlite: bool
+) -> Select[Any]:
+    """``query`` plus the columns b (bucket start), g (1 if good) and v (1: valid)."""
+    return query.add_columns(
+        bucket(table, table.c.started_at, bucket_s, sqlite).label("b"),
+        case((good, 1), else_=0).label("g"),
+        literal_column("1", Integer).label("v"),
+    )

@@ -256,3 +256,30 @@ session_rollup = Table(
     Index(None, "probe", "bucket"),
     Index(None, "target", "bucket"),
 )
+# The per-minute SLI cache (``probes.results.sli_cache``): a definition is
+# (sli, threshold, operation), operation '' when the SLI has none.
+sli_minute_cache = Table(
+    "sli_minute_cache",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # epoch minute of the events
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("good", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Index(None, "minute"),  # save_round forgets minutes across every definition
+    sqlite_with_rowid=False,  # rows clustered by key: a 30-day read is one range scan
+)
+sli_minute_coverage = Table(
+    "sli_minute_coverage",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+    Column("minute", Integer, primary_key=True),
+    Index(None, "minute"),
+    sqlite_with_rowid=False,
+)

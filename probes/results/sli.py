@@ -21,7 +21,10 @@ Session rows are bucketed by the session's start, round rows and DB timings by
 the round's start. The four count-based session SLIs read whole minutes from the
 rollup (bucket_s a multiple of 60, no ``run_ids`` filter) and the partial
 minutes at either edge from the raw rows: the same answer, faster, and still
-available after pruning. The others read the covering indexes of the raw rows.
+available after pruning. The threshold SLIs (latency, memory_growth, db_latency)
+read whole minutes from the per-minute SLI cache under the same conditions
+(``probes.results.sli_cache``); auth_rejection, and every SLI filtered by
+``run_ids``, reads the covering indexes of the raw rows.
 """
 
 from __future__ import annotations
@@ -30,33 +33,24 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Integer,
-    Select,
-    Table,
-    and_,
-    case,
-    func,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import Column, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from probes.config import SloSettings
 from probes.records import INTERNAL_ERROR_CLOSE, Filters, SliBucket
+from probes.results import sli_cache
 from probes.results.query import (
     attribute_filters,
     bucket,
     bucket_rows,
+    bucket_select,
     counted_sessions,
     start_of,
     timings,
     window,
 )
 from probes.results.schema import db_timings, rounds, session_rollup, sessions, to_utc
+from probes.results.sli_cache import Events
 
 _s = sessions.c
 _CONNECTED = and_(_s.http_status.is_(None), _s.connect_ms.is_not(None))
@@ -71,10 +65,13 @@ SESSION_COUNT_SLIS: dict[str, tuple[ColumnElement[bool], Column[Any]]] = {
     "isolation": (_s.foreign_events == 0, session_rollup.c.no_foreign),
 }
 LATENCY_SLIS = {"first_event_latency": _s.first_event_ms, "completion_latency": _s.completion_ms}
+# The SLIs with a threshold: counted per minute in the SLI cache.
+CACHED_SLIS = (*LATENCY_SLIS, "memory_growth", "db_latency")
 
 
 def sli_counts(
     engine: Engine,
+    writer: Engine,
     slo: SloSettings,
     since: datetime,
     until: datetime,
@@ -87,30 +84,22 @@ def sli_counts(
         raise ValueError("bucket_s must be a positive number of seconds")
     if slo.probe is not None:
         filters = _also_probe(filters, slo.probe)
+    sqlite = engine.dialect.name == "sqlite"
     if slo.sli in SESSION_COUNT_SLIS:
         return _session_count_sli(engine, slo.sli, since, until, filters, bucket_s)
-    if slo.sli in LATENCY_SLIS:
-        value = LATENCY_SLIS[slo.sli]
-        good = and_(value.is_not(None), value <= _threshold(slo.threshold_ms, slo))
-        query = counted_sessions(since, until, filters).where(_CONNECTED)
-        return _buckets(engine, _bucket_select(query, sessions, good, bucket_s, engine))
-    r = rounds.c
-    if slo.sli == "memory_growth":
-        growth = r.memory_growth_mb
-        good = growth <= _threshold(slo.threshold_mb, slo)
-        query = _rounds_where(since, until, filters, growth.is_not(None))
-        return _buckets(engine, _bucket_select(query, rounds, good, bucket_s, engine))
+    if slo.sli in CACHED_SLIS:
+        source = _source(slo)
+        if filters.run_ids is None and bucket_s % 60 == 0:
+            span = (since, until)
+            return sli_cache.counts(
+                engine, writer, _definition(slo), source, span, filters, bucket_s
+            )
+        ev = source(since, until, filters)
+        return _buckets(engine, bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite))
     if slo.sli == "auth_rejection":
+        r = rounds.c
         query = _rounds_where(since, until, filters, r.auth_ok.is_not(None))
-        return _buckets(engine, _bucket_select(query, rounds, r.auth_ok, bucket_s, engine))
-    if slo.sli == "db_latency":
-        t = db_timings.c
-        ms = func.coalesce(t.server_ms, t.client_ms)
-        good = and_(t.ok, ms <= _threshold(slo.threshold_ms, slo))
-        query = timings(since, until, filters)
-        if slo.operation is not None:
-            query = query.where(t.operation == slo.operation)
-        return _buckets(engine, _bucket_select(query, db_timings, good, bucket_s, engine))
+        return _buckets(engine, bucket_select(query, rounds, r.auth_ok, bucket_s, sqlite))
     raise ValueError(f"unknown SLI {slo.sli!r}")
 
 
@@ -118,14 +107,14 @@ def _session_count_sli(
     engine: Engine, sli: str, since: datetime, until: datetime, filters: Filters, bucket_s: int
 ) -> list[SliBucket]:
     good, rolled = SESSION_COUNT_SLIS[sli]
+    sqlite = engine.dialect.name == "sqlite"
     first, last = _ceil_minute(since), until.replace(second=0, microsecond=0)
     if filters.run_ids is not None or bucket_s % 60 or first >= last:
-        query = _bucket_select(
-            counted_sessions(since, until, filters), sessions, good, bucket_s, engine
+        query = bucket_select(
+            counted_sessions(since, until, filters), sessions, good, bucket_s, sqlite
         )
         return _buckets(engine, query)
     r = session_rollup.c
-    sqlite = engine.dialect.name == "sqlite"
     where = [r.bucket >= first, r.bucket < last, *attribute_filters(session_rollup, filters)]
     rolled_up = select(
         bucket(session_rollup, r.bucket, bucket_s, sqlite).label("b"),
@@ -134,7 +123,7 @@ def _session_count_sli(
     ).where(*where)
     edges = [(since, first), (last, until)]
     queries = [rolled_up] + [
-        _bucket_select(counted_sessions(a, b, filters), sessions, good, bucket_s, engine)
+        bucket_select(counted_sessions(a, b, filters), sessions, good, bucket_s, sqlite)
         for a, b in edges
         if a < b
     ]
@@ -148,6 +137,44 @@ def _session_count_sli(
     return [SliBucket(start_of(b), totals[b], valid[b]) for b in sorted(valid) if valid[b]]
 
 
+def _definition(slo: SloSettings) -> sli_cache.Definition:
+    threshold = slo.threshold_mb if slo.sli == "memory_growth" else slo.threshold_ms
+    return sli_cache.Definition(slo.sli, _threshold(threshold, slo), slo.operation or "")
+
+
+def _source(slo: SloSettings) -> sli_cache.Source:
+    """The valid events of a threshold SLI in a window, with its good condition."""
+    threshold = _definition(slo).threshold
+    if slo.sli in LATENCY_SLIS:
+        value = LATENCY_SLIS[slo.sli]
+        good = and_(value.is_not(None), value <= threshold)
+
+        def session_events(since: datetime, until: datetime, filters: Filters) -> Events:
+            query = counted_sessions(since, until, filters).where(_CONNECTED)
+            return Events(query, sessions, good, (_s.probe, _s.target, _s.runner))
+
+        return session_events
+    r = rounds.c
+    if slo.sli == "memory_growth":
+        growth = r.memory_growth_mb
+
+        def round_events(since: datetime, until: datetime, filters: Filters) -> Events:
+            query = _rounds_where(since, until, filters, growth.is_not(None))
+            return Events(query, rounds, growth <= threshold, (r.probe, r.target, r.runner))
+
+        return round_events
+    t = db_timings.c
+    ms = func.coalesce(t.server_ms, t.client_ms)
+
+    def timing_events(since: datetime, until: datetime, filters: Filters) -> Events:
+        query = timings(since, until, filters, with_round=True)
+        if slo.operation is not None:
+            query = query.where(t.operation == slo.operation)
+        return Events(query, db_timings, and_(t.ok, ms <= threshold), (r.probe, r.target, r.runner))
+
+    return timing_events
+
+
 def _rounds_where(
     since: datetime, until: datetime, filters: Filters, valid: ColumnElement[bool]
 ) -> Select[Any]:
@@ -158,18 +185,6 @@ def _rounds_where(
 def _buckets(engine: Engine, query: Select[Any]) -> list[SliBucket]:
     with engine.connect() as conn:
         return [SliBucket(start_of(b), g, v) for b, g, v in bucket_rows(conn, query)]
-
-
-def _bucket_select(
-    query: Select[Any], table: Table, good: ColumnElement[bool], bucket_s: int, engine: Engine
-) -> Select[Any]:
-    """``query`` plus the columns b (bucket start), g (1 if good) and v (1: valid)."""
-    sqlite = engine.dialect.name == "sqlite"
-    return query.add_columns(
-        bucket(table, table.c.started_at, bucket_s, sqlite).label("b"),
-        case((good, 1), else_=0).label("g"),
-        literal_column("1", Integer).label("v"),
-    )
 
 
 def _also_probe(filters: Filters, probe: str) -> Filters:

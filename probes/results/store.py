@@ -58,7 +58,8 @@ class ResultStore:
     def save_round(self, r: RoundResult) -> None:
         """Store a round with its sessions, events, samples and timings in one transaction.
 
-        The minute rollup is updated in the same transaction. Raises
+        The minute rollup is updated, and the SLI cache of every minute the round
+        falls in deleted, in the same transaction. Raises
         ``RoundNotSaved`` (and writes nothing) on any failure, e.g. a duplicate run id.
         """
         writes.save_round(self._writer, r)
@@ -70,8 +71,10 @@ class ResultStore:
     def prune_older_than(self, cutoff: datetime, *, batch_size: int = 500) -> int:
         """Delete raw sessions (with events), memory samples and DB timings before ``cutoff``.
 
-        Works in short batches so probes can write in between. Round rows and the
-        minute rollup are kept. Returns the number of rows deleted.
+        Works in short batches so probes can write in between. Round rows, the
+        minute rollup and the per-minute SLI cache are kept (cached minutes keep
+        their counts; minutes not cached before the prune are counted from what
+        remains). Returns the number of rows deleted.
         """
         return writes.prune_older_than(self._writer, cutoff, batch_size)
 
@@ -168,9 +171,11 @@ class ResultStore:
 
         Buckets without valid events are left out. ``slo.probe`` and ``filters``
         both apply. Sessions of skipped or error rounds are not counted. What is
-        good and valid for each SLI: the table in ``probes.results.sli``.
+        good and valid for each SLI: the table in ``probes.results.sli``. The
+        threshold SLIs read whole minutes from the per-minute SLI cache, and fill
+        it (one short write) with the minutes it lacks: ``probes.results.sli_cache``.
         """
-        return sli.sli_counts(self._engine, slo, since, until, filters, bucket_s)
+        return sli.sli_counts(self._engine, self._writer, slo, since, until, filters, bucket_s)
 
     # --- dashboard aggregates ---------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Writes: a round whole (with the minute rollup), annotations, and retention."""
+"""Writes: a round whole (with the minute rollup and SLI cache), annotations, retention."""
 
 from __future__ import annotations
 
@@ -26,14 +26,23 @@ from probes.results.schema import (
     sessions,
     to_utc,
 )
+from probes.results.sli_cache import forget_minutes
 
 _ROLLUP_COUNTS = ("sessions", "ok", "complete_in_order", "not_1011", "no_foreign", "connected")
 
 
 def save_round(writer: Engine, r: RoundResult) -> None:
-    """Store the round and everything in it, and its rollup counts, in one transaction."""
+    """Store the round and everything in it, and its rollup counts, in one transaction.
+
+    The SLI cache of every minute the round falls in is deleted in the same
+    transaction, so a round saved late never leaves a stale cached count.
+    """
     try:
         with writer.begin() as conn:
+            # First: on PostgreSQL this waits for a cache fill in progress (sli_cache).
+            minutes = [epoch_minute(s.started_at) for s in r.sessions]
+            minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
+            forget_minutes(conn, min(minutes), max(minutes))
             conn.execute(insert(rounds), [round_row(r)])
             if r.sessions:
                 ids = conn.execute(
