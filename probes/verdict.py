@@ -200,11 +200,15 @@ def evaluate_window(
         if a.kind == "maintenance"
     )
     results = []
+    coverages: dict[tuple[datetime, str | None], float] = {}  # objectives share windows
     for objective in settings.slos:
         start = until - timedelta(seconds=objective.window_s) if slo_windows else since
-        cov = window_coverage(
-            store, settings, start, until, filters, objective.probe, expected_rounds
-        )
+        key = (start, objective.probe)
+        if key not in coverages:
+            coverages[key] = window_coverage(
+                store, settings, start, until, filters, objective.probe, expected_rounds
+            )
+        cov = coverages[key]
         results.append(
             evaluate_objective(
                 store,
