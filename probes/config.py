@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from probes.records import DB_OPERATIONS
@@ -25,17 +25,6 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "tool_executing",
     "tool_completed",
     "agent_completed",
-)
-SLIS: tuple[str, ...] = (
-    "session_success",
-    "event_completeness",
-    "no_internal_errors",
-    "isolation",
-    "first_event_latency",
-    "completion_latency",
-    "memory_growth",
-    "db_latency",
-    "auth_rejection",
 )
 Sli = Literal[
     "session_success",
@@ -48,6 +37,7 @@ Sli = Literal[
     "db_latency",
     "auth_rejection",
 ]
+SLIS: tuple[str, ...] = get_args(Sli)
 AuthWay = Literal["header", "subprotocol", "both"]
 DEFAULT_TARGET = "ws://127.0.0.1:8765/ws"
 DEFAULT_CONFIG_PATH = Path("slawatch.toml")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 Outcome = Literal["ok", "failed"]
 RoundStatus = Literal["passed", "failed", "error", "skipped"]
 AuthMode = Literal["header", "subprotocol"]
 
 # The closed set of reasons a session can fail for, most fundamental first:
-# when several apply, the first one in this tuple is recorded.
-REASONS: tuple[str, ...] = (
+# when several apply, the first one in this order is recorded.
+Reason = Literal[
     "refused",  # the handshake was answered with an HTTP status, not an upgrade
     "connect_error",  # no TCP/WebSocket connection (refused port, DNS, reset)
     "timeout",  # connect or the run did not finish within the session timeout
@@ -25,17 +25,8 @@ REASONS: tuple[str, ...] = (
     "incomplete",  # an expected event never arrived
     "out_of_order",  # events arrived, but not in the protocol's order / seq gaps
     "protocol_error",  # the server sent something that is not protocol JSON
-)
-Reason = Literal[
-    "refused",
-    "connect_error",
-    "timeout",
-    "closed_abnormally",
-    "isolation_breach",
-    "incomplete",
-    "out_of_order",
-    "protocol_error",
 ]
+REASONS: tuple[str, ...] = get_args(Reason)
 
 DB_OPERATIONS: tuple[str, ...] = (
     "thread_create",
