@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from probes.config import ConfigError, Settings, load_settings
+from probes.results import check_url, safe_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +55,8 @@ def load_context(argv: Sequence[str]) -> Context:
     settings = load_settings(args.config)
     if args.db:
         try:
-            make_url(args.db)
-        except ArgumentError:
-            raise ConfigError(f"--db: not an SQLAlchemy URL: {args.db!r}") from None
+            check_url(args.db)
+        except ValueError as exc:
+            raise ConfigError(f"--db: {exc}") from None
         settings = replace(settings, store=replace(settings.store, url=args.db))
     return Context(settings=settings, config=args.config)
-
-
-def safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a valid URL)"

@@ -14,18 +14,15 @@ from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.format import alert_summary, close_code_label
 from probes.config import Settings, SloSettings
 from probes.records import Annotation, Filters
-from probes.results import ResultStore
+from probes.results import DATABASE_ERRORS, ResultStore, sqlite_file
 from probes.verdict import evaluate_window
 
 LIVE_TTL_S = 5.0  # failing sessions and latest rounds: as fresh as the live refresh
@@ -116,17 +113,10 @@ def store(url: str) -> ResultStore:
     return _store(url)
 
 
-def _sqlite_file(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def store_status(url: str) -> StoreStatus:
     """Whether there is anything to show: missing file, no schema or rounds, or ready."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None and not path.exists():
         return StoreStatus("missing", f"{path} does not exist yet")
     try:
@@ -135,7 +125,7 @@ def store_status(url: str) -> StoreStatus:
             return StoreStatus("empty", "the store has no tables yet")
         if s.first_round_at() is None:
             return StoreStatus("empty", "the store has no rounds yet")
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
         cause = getattr(exc, "orig", None) or exc
         return StoreStatus("unreachable", f"{type(cause).__name__}: {cause}")
     return StoreStatus("ready")

@@ -32,6 +32,9 @@ dashboard's percentiles and per-bucket counts), ``store`` (``ResultStore``).
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from probes.results.engine import check_url, safe_url, sqlite_file
 from probes.results.errors import RoundNotSaved, StoreError
 from probes.results.schema import (
     METADATA,
@@ -51,7 +54,11 @@ from probes.results.schema import (
 )
 from probes.results.store import ResultStore
 
+# What a read can raise when the database itself fails (unreachable, locked, corrupt).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, StoreError)
+
 __all__ = [
+    "DATABASE_ERRORS",
     "METADATA",
     "NO_FILTERS",
     "UNCOUNTED_STATUSES",
@@ -60,13 +67,16 @@ __all__ = [
     "StoreError",
     "UtcDateTime",
     "annotation_table",
+    "check_url",
     "db_timings",
     "epoch_minute",
     "memory_samples",
     "rounds",
+    "safe_url",
     "session_events",
     "session_rollup",
     "sessions",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "sqlite_file",
 ]

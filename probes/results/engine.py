@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError
 
 # probes/migrations, next to this package (pyproject ships it as package data).
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -21,6 +22,30 @@ def connect(url: str | URL, busy_timeout_ms: int) -> tuple[Engine, Engine]:
     if engine.dialect.name == "sqlite":
         _sqlite_hooks(engine, busy_timeout_ms)
     return engine, engine.execution_options(slawatch_write=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind an SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` parses as an SQLAlchemy URL."""
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not an SQLAlchemy URL: {url!r}") from None
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden, for showing on a page or in a log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a valid URL)"
 
 
 def make_parent_folder(url: str | URL) -> URL:
