@@ -166,6 +166,12 @@ def dashboard_argv(settings: Settings, config: Path | None, host: str, port: int
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # Also in dashboard/.streamlit/config.toml; given here so they hold whatever
+        # the working directory: a viewer's toolbar, no reloading on file changes.
+        "--client.toolbarMode",
+        "viewer",
+        "--server.fileWatcherType",
+        "none",
         "--",
         "--db",
         settings.store.url,
