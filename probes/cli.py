@@ -11,10 +11,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from probes import commands
-from probes.config import ConfigError, Settings, load_settings, with_overrides
+from probes.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 
@@ -112,11 +113,9 @@ def settings_for(args: argparse.Namespace) -> Settings:
     """Load the settings file and apply the flags every command shares."""
     settings = load_settings(args.config)
     if args.db:
-        settings = with_overrides(
-            settings, store=type(settings.store)(args.db, settings.store.retention_days)
-        )
+        settings = replace(settings, store=replace(settings.store, url=args.db))
     if args.runner:
-        settings = with_overrides(settings, runner=args.runner)
+        settings = replace(settings, runner=args.runner)
     return settings
 
 

@@ -82,7 +82,8 @@ def open_store(settings: Settings) -> Iterator[ResultStore]:
 
 
 @contextlib.contextmanager
-def output(path: Path | None, binary: bool = False) -> Iterator[TextIO]:
+def output(path: Path | None) -> Iterator[TextIO]:
+    """The file at ``path`` (UTF-8 text), or standard output without one."""
     if path is None:
         yield sys.stdout
         return

@@ -12,7 +12,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -464,12 +464,3 @@ def load_settings(path: Path | None) -> Settings:
         return parse_settings(text)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """A copy with top-level fields replaced (for command-line flags)."""
-    names = {f.name for f in fields(Settings)}
-    unknown = set(changes) - names
-    if unknown:
-        raise TypeError(f"unknown settings: {sorted(unknown)}")
-    return replace(settings, **changes)

@@ -111,13 +111,18 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-def open_page(browser: object, url: str, ready: str, charts: int = 0) -> object:
-    """Open ``url``; wait for the ``ready`` text, ``charts`` drawn plotly charts and a still app."""
+def open_page(browser: object, url: str, *ready: str, charts: int = 0) -> object:
+    """Open ``url``; wait for every ``ready`` text, ``charts`` plotly charts and a still app.
+
+    The Live page draws its objectives after its tables, so a test names each
+    text it needs rather than relying on one of them appearing last.
+    """
     page = browser.new_page()  # type: ignore[attr-defined]
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(url)
     main = page.locator('[data-testid="stMain"]')  # not the sidebar, which names every page
-    main.get_by_text(ready, exact=False).first.wait_for(state="visible")
+    for text in ready:
+        main.get_by_text(text, exact=False).first.wait_for(state="visible")
     if charts:
         page.wait_for_function(
             "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=charts
@@ -135,7 +140,7 @@ def finish(page: object, name: str) -> None:
 
 
 def test_live_page_in_a_browser(browser: object, dashboard_url: str) -> None:
-    page = open_page(browser, dashboard_url, "Round drill-down", charts=2)
+    page = open_page(browser, dashboard_url, "Round drill-down", "objectives breached", charts=2)
     body = page.locator("body").inner_text()  # type: ignore[attr-defined]
     assert "objectives breached" in body
     assert "isolation" in body and "breached" in body
@@ -145,10 +150,10 @@ def test_live_page_in_a_browser(browser: object, dashboard_url: str) -> None:
 
 
 def test_stability_page_in_a_browser(browser: object, dashboard_url: str) -> None:
-    page = open_page(browser, f"{dashboard_url}/stability", "Deploys, incidents", charts=7)
+    page = open_page(browser, f"{dashboard_url}/stability", "Deploys, incidents", "FAIL", charts=7)
     body = page.locator("body").inner_text()  # type: ignore[attr-defined]
     assert "FAIL" in body
-    assert "Close codes" in body or page.locator(".js-plotly-plot").count() >= 7  # type: ignore[attr-defined]
+    assert "Close codes" in body
     finish(page, "stability")
 
 
