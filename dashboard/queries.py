@@ -188,12 +188,11 @@ def objectives(
 
 
 def _threshold_text(slo: SloSettings) -> str:
-    if slo.threshold_ms is not None:
-        op = f" ({slo.operation})" if slo.operation else ""
-        return f"≤ {slo.threshold_ms:g} ms{op}"
+    if slo.threshold_ms is not None and slo.operation:
+        return f"{slo.threshold_text} ({slo.operation})"
     if slo.threshold_mb is not None:
-        return f"≤ {slo.threshold_mb:g} MB growth"
-    return ""
+        return f"{slo.threshold_text} growth"
+    return slo.threshold_text
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)

@@ -145,12 +145,8 @@ def rounds_text(period: Period) -> str:
 
 def sli_text(slo: SloSettings) -> str:
     """The SLI with its threshold: ``first_event_latency ≤ 500 ms``."""
-    if slo.threshold_ms is not None:
-        op = f" {slo.operation}" if slo.operation else ""
-        return f"{slo.sli}{op} ≤ {slo.threshold_ms:g} ms"
-    if slo.threshold_mb is not None:
-        return f"{slo.sli} ≤ {slo.threshold_mb:g} MB"
-    return slo.sli
+    name = f"{slo.sli} {slo.operation}" if slo.operation else slo.sli
+    return f"{name} {slo.threshold_text}" if slo.threshold_text else name
 
 
 def good_text(slo: SloSettings) -> str:

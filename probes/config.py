@@ -124,6 +124,15 @@ class SloSettings:
     def target_ratio(self) -> float:
         return self.objective / 100.0
 
+    @property
+    def threshold_text(self) -> str:
+        """``≤ 500 ms`` or ``≤ 50 MB``; empty for SLIs without a threshold."""
+        if self.threshold_ms is not None:
+            return f"≤ {self.threshold_ms:g} ms"
+        if self.threshold_mb is not None:
+            return f"≤ {self.threshold_mb:g} MB"
+        return ""
+
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:

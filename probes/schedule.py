@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from probes.config import ProbeSettings, Settings
 from probes.memory import HealthzMemory, MemorySource
-from probes.records import RoundResult
+from probes.records import RoundResult, RoundStatus
 from probes.results import ResultStore
 from probes.round import run_round
 
@@ -41,34 +41,26 @@ def memory_source(probe: ProbeSettings) -> MemorySource | None:
     return HealthzMemory(url) if url else None
 
 
-def skipped_round(
-    probe: ProbeSettings, runner: str, slot: datetime, reason: str, now: datetime
+def round_without_sessions(
+    probe: ProbeSettings,
+    runner: str,
+    *,
+    status: RoundStatus,
+    started: datetime,
+    reason: str,
+    now: datetime,
+    run_id: str | None = None,
 ) -> RoundResult:
-    """The record of a scheduled slot that did not run."""
+    """The record of a slot that did not run (``skipped``) or a round that could not
+    produce sessions (``error``): stored so that no gap in the schedule is silent."""
     return RoundResult(
-        run_id=uuid.uuid4().hex,
-        probe=probe.name,
-        target=probe.target,
-        runner=runner,
-        started_at=slot,
-        finished_at=now,
-        status="skipped",
-        reason=reason,
-    )
-
-
-def error_round(
-    probe: ProbeSettings, runner: str, run_id: str, started: datetime, reason: str, now: datetime
-) -> RoundResult:
-    """The record of a round that started but could not produce sessions."""
-    return RoundResult(
-        run_id=run_id,
+        run_id=run_id or uuid.uuid4().hex,
         probe=probe.name,
         target=probe.target,
         runner=runner,
         started_at=started,
         finished_at=now,
-        status="error",
+        status=status,
         reason=reason,
     )
 
@@ -165,7 +157,15 @@ class ProbeScheduler:
         except Exception as exc:  # a bug of ours must not stop the schedule: record it
             log.exception("round %s of probe %s raised", run_id, probe.name)
             reason = f"probe raised {type(exc).__name__}: {exc}"
-        return error_round(probe, self._runner, run_id, started, reason, self._now())
+        return round_without_sessions(
+            probe,
+            self._runner,
+            status="error",
+            started=started,
+            reason=reason,
+            now=self._now(),
+            run_id=run_id,
+        )
 
     async def _save(self, result: RoundResult) -> None:
         self._unsaved.append(result)
@@ -194,7 +194,9 @@ class ProbeScheduler:
         else:
             reason = "slot missed by the scheduler (process paused or overloaded)"
         for slot in slots:
-            record = skipped_round(probe, self._runner, slot, reason, self._now())
+            record = round_without_sessions(
+                probe, self._runner, status="skipped", started=slot, reason=reason, now=self._now()
+            )
             self._spawn(self._save(record))
 
     async def prune(self) -> int:
