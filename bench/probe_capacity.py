@@ -3,8 +3,8 @@
 Starts ``bench/minimal_server.py`` in another process, then for 100, 500 and
 1000 users at once runs, interleaved and repeated:
 
-- probe: ``probes.session.run_session`` for every user via ``asyncio.gather``
-  inside ``probes.round.fewer_collections()``, as ``run_round`` does;
+- probe: ``probes.target.session.run_session`` for every user via ``asyncio.gather``
+  inside ``probes.target.round.fewer_collections()``, as ``run_round`` does;
 - bare: a plain websockets client doing the same exchange (connect, one chat,
   read until agent_completed, close): with the probe's connection options
   (no compression, no pings, no proxy lookup), the same plus the probe's GC
@@ -44,11 +44,11 @@ from websockets.typing import Subprotocol
 
 from probes.config import DEFAULT_EVENTS as EVENTS
 from probes.config import ProbeSettings
-from probes.memory import ProcessMemory
 from probes.records import SessionResult
-from probes.round import fewer_collections, run_round
-from probes.session import SessionSpec, run_session
-from probes.tokens import mint_token
+from probes.target.memory import ProcessMemory
+from probes.target.round import fewer_collections, run_round
+from probes.target.session import SessionSpec, run_session
+from probes.target.tokens import mint_token
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 SERVER = Path(__file__).with_name("minimal_server.py")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from probes.slo import BurnRateAlert
+from probes.judging.slo import BurnRateAlert
 
 CLOSE_CODE_NAMES: dict[int, str] = {
     1000: "normal",

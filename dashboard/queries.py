@@ -21,9 +21,9 @@ import streamlit as st
 
 from dashboard.format import alert_summary, close_code_label
 from probes.config import Settings, SloSettings
+from probes.judging.verdict import evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import DATABASE_ERRORS, ResultStore, sqlite_file
-from probes.verdict import evaluate_window
 
 LIVE_TTL_S = 5.0  # failing sessions and latest rounds: as fresh as the live refresh
 # Judging objectives over 30-day windows and aggregating a range are the heavy reads
@@ -147,7 +147,7 @@ def objectives(
     filters: Filters,
     slo_windows: bool = False,
 ) -> Objectives:
-    """Every objective judged by ``probes.verdict`` (the same answer as the gate and reports).
+    """Every objective judged by ``probes.judging.verdict`` (the gate's and reports' answer).
 
     With ``slo_windows`` each objective uses its own window ending at ``until``.
     """

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from probes.errors import ConfigError
 from probes.records import DB_OPERATIONS
 
 DEFAULT_EVENTS: tuple[str, ...] = (
@@ -42,10 +43,6 @@ AuthWay = Literal["header", "subprotocol", "both"]
 DEFAULT_TARGET = "ws://127.0.0.1:8765/ws"
 DEFAULT_CONFIG_PATH = Path("slawatch.toml")
 PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a-f]{64})")
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or invalid; the message names the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +161,7 @@ class Settings:
 
 DAY = 86400.0
 # What a round needs beyond its sessions: the close handshake and the "after"
-# memory sample (probes.session.CLOSE_GRACE_S + probes.round.MEMORY_RESERVE_S).
+# memory sample (probes.target.session.CLOSE_GRACE_S + probes.target.round.MEMORY_RESERVE_S).
 ROUND_OVERHEAD_S = 2.0
 
 

@@ -1,7 +1,7 @@
 """The plain records a probe produces.
 
 A probe returns these frozen values; storing them (``probes.results``) and
-judging them against objectives (``probes.slo``) are separate steps.
+judging them against objectives (``probes.judging.slo``) are separate steps.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import median
 
+from probes.judging.slo import SloResult
+from probes.judging.verdict import Evaluation
 from probes.records import RoundResult
-from probes.slo import SloResult
-from probes.verdict import Evaluation
 
 ROUND_FIELDS: tuple[str, ...] = (
     "run_id",

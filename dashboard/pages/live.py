@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, round_charts, ui
+from dashboard import queries, ui
 from dashboard.context import Context
+from dashboard.figures import round as round_charts
 from dashboard.format import md_code, md_escape, utc
 from probes.records import Filters
 

@@ -1,6 +1,6 @@
 """Reports: pick a window (and a baseline), preview the report, download it in every format.
 
-The report is ``dashboard.report.build_report`` over the store the dashboard
+The report is ``dashboard.report.render.build_report`` over the store the dashboard
 was started with, so it says what ``slawatch report`` says for the same window.
 Tables are drawn with ``st.dataframe`` and the Markdown is shown as source;
 nothing is rendered as HTML. Files are generated when their button is pressed.
@@ -15,12 +15,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries, ui
-from dashboard import report_tables as t
 from dashboard.format import md_escape
-from dashboard.report import MEDIA_TYPES, build_report, render, rounds_csv
-from dashboard.report_charts import figures
-from dashboard.report_model import Report
-from dashboard.report_text import markdown
+from dashboard.report import tables as t
+from dashboard.report.figures import figures
+from dashboard.report.model import Report
+from dashboard.report.render import MEDIA_TYPES, build_report, render, rounds_csv
+from dashboard.report.text import markdown
 from probes.records import Filters
 
 WINDOWS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}

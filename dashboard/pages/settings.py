@@ -9,7 +9,7 @@ from dashboard import gate, ui
 from dashboard.access import oidc_configured
 from dashboard.context import Context
 from dashboard.format import duration, md_code
-from probes.slo import MULTIWINDOW_RULES
+from probes.judging.slo import MULTIWINDOW_RULES
 
 
 def objectives(ctx: Context) -> pd.DataFrame:

@@ -12,8 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import queries, ui
 from dashboard.context import Context
+from dashboard.figures import stability as charts
 from dashboard.format import md_escape, utc
 from probes.config import Settings, Sli, SloSettings
 from probes.records import Annotation, Filters

@@ -1,14 +1,7 @@
-"""The errors the results store raises: one small tree under ``StoreError``."""
+"""The errors the results store raises (their home is the one tree in ``probes.errors``)."""
 
 from __future__ import annotations
 
+from probes.errors import RoundNotSaved, StoreError, StoreUnavailable
 
-class StoreError(Exception):
-    """Base of the errors the results store raises."""
-
-
-class RoundNotSaved(StoreError):
-    """A round was not stored (duplicate run id, constraint, naive time, lost lock).
-
-    Nothing of it was written: a round is stored whole or not at all.
-    """
+__all__ = ["RoundNotSaved", "StoreError", "StoreUnavailable"]

@@ -17,7 +17,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from probes.config import parse_settings
 from probes.records import Filters, RoundResult
 from probes.results import ResultStore
-from probes.schedule import ProbeScheduler
+from probes.scheduling.scheduler import ProbeScheduler
 from tests.support import probing
 from tests.support.backend_process import SECRET, start_backends, stop_backends
 

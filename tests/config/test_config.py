@@ -128,7 +128,7 @@ def test_digest_names_the_exact_text() -> None:
 
 
 def test_round_overhead_matches_what_a_round_reserves() -> None:
-    from probes.round import MEMORY_RESERVE_S
-    from probes.session import CLOSE_GRACE_S
+    from probes.target.round import MEMORY_RESERVE_S
+    from probes.target.session import CLOSE_GRACE_S
 
     assert config.ROUND_OVERHEAD_S == CLOSE_GRACE_S + MEMORY_RESERVE_S

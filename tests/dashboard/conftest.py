@@ -2,7 +2,7 @@
 
 The backend runs as a subprocess on port 0 (one per fault set, with
 SLAWATCH_JWT_SECRET in its environment: ``tests/support``); rounds are
-``probes.round.run_round`` records (the same secret) saved with
+``probes.target.round.run_round`` records (the same secret) saved with
 ``ResultStore.save_round``. The seeding is session-scoped: every page test
 reads the same files.
 

@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard import charts, round_charts
+from dashboard.figures import round as round_charts
+from dashboard.figures import stability as charts
 from dashboard.format import budget, burn, close_code_label, md_code, md_escape, percent
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -38,7 +39,7 @@ def texts(fig: go.Figure) -> list[str]:
 
 
 def test_charts_module_imports_no_streamlit() -> None:
-    modules = "dashboard.charts, dashboard.round_charts, dashboard.format"
+    modules = "dashboard.figures.stability, dashboard.figures.round, dashboard.format"
     code = f"import sys, {modules}; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

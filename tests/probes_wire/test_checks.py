@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from probes.checks import Failure, Verdict, assess, judge, seq_gaps, tools_paired
+from probes.judging.checks import Failure, Verdict, assess, judge, seq_gaps, tools_paired
 from probes.records import Event
 
 ME, CHAT, RUN, THREAD = "alice", "chat-1", "run-1", "thread-1"

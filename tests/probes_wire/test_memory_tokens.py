@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import jwt
 import pytest
 
-from probes.memory import HealthzMemory, ProcessMemory, sample_memory
 from probes.records import MemorySample
-from probes.tokens import bad_token, mint_token
+from probes.target.memory import HealthzMemory, ProcessMemory, sample_memory
+from probes.target.tokens import bad_token, mint_token
 
 if TYPE_CHECKING:
     from tests.probes_wire.conftest import FaultyServer

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from probes.config import ProbeSettings
-from probes.memory import HealthzMemory
 from probes.records import DB_OPERATIONS, AuthCheck, RoundResult
-from probes.round import GC_GEN0_THRESHOLD, auth_mode_for, fewer_collections, run_round
+from probes.target.memory import HealthzMemory
+from probes.target.round import GC_GEN0_THRESHOLD, auth_mode_for, fewer_collections, run_round
 
 if TYPE_CHECKING:
     from tests.probes_wire.conftest import FaultyServer

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from probes.records import AuthMode, SessionResult
-from probes.session import SessionSpec, run_session
-from probes.tokens import bad_token, mint_token
+from probes.target.session import SessionSpec, run_session
+from probes.target.tokens import bad_token, mint_token
 
 if TYPE_CHECKING:
     from tests.probes_wire.conftest import FaultyServer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.report import rounds_csv_path
-from probes.cli import main
+from dashboard.report.render import rounds_csv_path
+from probes.cli.main import main
 from probes.results import ResultStore
 from tests.report.conftest import CONFIG, HOUR, T0, good_hour, save
 

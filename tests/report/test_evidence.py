@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.report import build_report, render
-from dashboard.report_failures import MAX_LISTED
-from dashboard.report_model import Report
-from dashboard.report_tables import comparison_rows
-from probes.cli import main
+from dashboard.report.failures import MAX_LISTED
+from dashboard.report.model import Report
+from dashboard.report.render import build_report, render
+from dashboard.report.tables import comparison_rows
+from probes.cli.main import main
 from probes.records import Annotation, DbTiming, RoundResult
 from probes.results import ResultStore
 from tests.report.conftest import (

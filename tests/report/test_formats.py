@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.report import build_report, render, rounds_csv
-from dashboard.report_model import Report
-from dashboard.report_pdf import pdf_bytes
+from dashboard.report.model import Report
+from dashboard.report.pdf import pdf_bytes
+from dashboard.report.render import build_report, render, rounds_csv
 from probes.records import Annotation
 from probes.results import ResultStore
 from tests.report.conftest import (

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.report import build_report, render
-from dashboard.report_model import Report, align
+from dashboard.report.model import Report, align
+from dashboard.report.render import build_report, render
+from probes.judging.verdict import evaluate_window
 from probes.records import RoundResult
 from probes.results import ResultStore
-from probes.verdict import evaluate_window
 from tests.report.conftest import (
     HOUR,
     T0,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.report import resolve_windows
-from probes.commands import UsageError
+from probes.cli.report import resolve_windows
+from probes.errors import UsageError
 
 NOW = datetime(2026, 3, 3, 12, 0, 30, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from probes.config import AlertSettings, SloSettings
+from probes.judging.slo import MULTIWINDOW_RULES, BurnRateRule, SloResult, evaluate
 from probes.records import Annotation, SliBucket
-from probes.slo import MULTIWINDOW_RULES, BurnRateRule, SloResult, evaluate
 
 UNTIL = datetime(2025, 1, 4, tzinfo=UTC)
 THREE_DAYS = 3 * 24 * 60  # minutes

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from probes.config import AlertSettings, SloSettings
+from probes.judging.slo import evaluate, exclude_maintenance
 from probes.records import Annotation, SliBucket
-from probes.slo import evaluate, exclude_maintenance
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 WIDTH = 60.0

@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from probes.config import AlertSettings, SloSettings
-from probes.records import SliBucket
-from probes.slo import (
+from probes.judging.slo import (
     SloResult,
     coverage,
     evaluate,
@@ -20,6 +19,7 @@ from probes.slo import (
     result_to_json,
     verdict_reason,
 )
+from probes.records import SliBucket
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from probes import slo, verdict
 from probes.config import AlertSettings, Settings, SloSettings
+from probes.judging import slo, verdict
 from probes.records import Annotation, AuthCheck, DbTiming, Filters, RoundResult, SessionResult
 from probes.results import ResultStore
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from probes.config import ProbeSettings
 from probes.records import RoundResult
-from probes.round import run_round
-from probes.schedule import memory_source
+from probes.scheduling.scheduler import memory_source
+from probes.target.round import run_round
 from tests.support.backend_process import SECRET
 
 

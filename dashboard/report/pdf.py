@@ -15,10 +15,10 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from dashboard import report_tables as t
-from dashboard.report_charts import frames
-from dashboard.report_model import Report
-from dashboard.report_plots import chart_pngs
+from dashboard.report import tables as t
+from dashboard.report.figures import frames
+from dashboard.report.model import Report
+from dashboard.report.plots import chart_pngs
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 LATIN1 = str.maketrans({

@@ -6,116 +6,35 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import importlib.util
 import os
 import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TextIO
 
 from probes import tables
+from probes.cli.common import jwt_secret, open_store, output, parse_time
+from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
+from probes.errors import EXIT_BREACHED, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
+from probes.judging.verdict import evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
-from probes.results import ResultStore
-from probes.round import run_round
-from probes.schedule import ProbeScheduler, memory_source
-from probes.tokens import mint_token
-from probes.verdict import evaluate_window
-
-SECRET_ENV = "SLAWATCH_JWT_SECRET"
-SECRET_FILE_ENV = "SLAWATCH_JWT_SECRET_FILE"
-EXIT_GATE = 1
-
-
-class UsageError(Exception):
-    """A command was asked for something it cannot do; the message says what to change."""
-
-
-def jwt_secret(required: bool = True) -> str | None:
-    """The token secret from ``SLAWATCH_JWT_SECRET`` or the file ``SLAWATCH_JWT_SECRET_FILE``."""
-    secret = os.environ.get(SECRET_ENV)
-    path = os.environ.get(SECRET_FILE_ENV)
-    if not secret and path:
-        try:
-            secret = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"{SECRET_FILE_ENV}: cannot read {path}: {exc.strerror}") from None
-    if not secret and required:
-        raise UsageError(
-            f"{SECRET_ENV} is not set: probes mint tokens that the target verifies with it "
-            f"(or put it in a file named by {SECRET_FILE_ENV})"
-        )
-    if secret and len(secret.encode()) < 32:
-        raise UsageError(f"{SECRET_ENV} must be at least 32 bytes")
-    return secret
-
-
-def parse_time(text: str | None, now: datetime, *, name: str) -> datetime:
-    """An ISO 8601 time (naive = UTC) or a duration ago such as ``7d``."""
-    if text is None:
-        return now
-    with contextlib.suppress(ValueError):
-        return now - timedelta(seconds=parse_duration(text))
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--{name}: expected an ISO 8601 time or a duration such as 7d, got {text!r}"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@contextlib.contextmanager
-def open_store(settings: Settings) -> Iterator[ResultStore]:
-    store = ResultStore.open(settings.store.url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextlib.contextmanager
-def output(path: Path | None) -> Iterator[TextIO]:
-    """The file at ``path`` (UTF-8 text), or standard output without one."""
-    if path is None:
-        yield sys.stdout
-        return
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        yield handle
-
+from probes.scheduling.scheduler import ProbeScheduler, memory_source
+from probes.target.round import run_round
+from probes.target.tokens import mint_token
 
 # --- up / backend / run / dashboard ------------------------------------------------
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    from probes.up import run_up
+    from probes.cli.up import run_up
 
     return asyncio.run(run_up(settings, config=args.config, dashboard=not args.no_dashboard))
-
-
-def backend_argv(settings: Settings, args: argparse.Namespace | None = None) -> list[str]:
-    """The command line that starts the built-in backend with these settings."""
-    b = settings.backend
-    argv = [sys.executable, "-m", "backend", "--host", b.host, "--port", str(b.port), "--db", b.db]
-    argv += ["--step-delay-ms", f"{b.step_delay_ms:g}", "--max-connections", str(b.max_connections)]
-    faults = list(b.faults)
-    if args is not None:
-        if args.host:
-            argv[argv.index("--host") + 1] = args.host
-        if args.port is not None:
-            argv[argv.index("--port") + 1] = str(args.port)
-        faults += args.fault
-        argv += [a for a in args.backend_args if a != "--"]
-    for fault in faults:
-        argv += ["--fault", fault]
-    return argv
 
 
 def backend(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,41 +64,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0
-
-
-def dashboard_argv(settings: Settings, config: Path | None, host: str, port: int) -> list[str]:
-    """The command line that serves the Streamlit dashboard."""
-    spec = importlib.util.find_spec("dashboard")
-    if spec is None or spec.origin is None:
-        raise UsageError("the dashboard package is not installed")
-    app = Path(spec.origin).parent / "app.py"
-    argv = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        # Also in dashboard/.streamlit/config.toml; given here so they hold whatever
-        # the working directory: a viewer's toolbar, no reloading on file changes.
-        "--client.toolbarMode",
-        "viewer",
-        "--server.fileWatcherType",
-        "none",
-        "--",
-        "--db",
-        settings.store.url,
-    ]
-    if config is not None:
-        argv += ["--config", str(config)]
-    return argv
 
 
 def dashboard(args: argparse.Namespace, settings: Settings) -> int:
@@ -250,7 +134,7 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
     print()
     print(f"verdict: {evaluation.verdict} - {evaluation.reason}")
     if args.gate and evaluation.verdict == "FAIL":
-        return EXIT_GATE
+        return EXIT_BREACHED
     return 0
 
 
@@ -290,7 +174,7 @@ async def _probe_rounds(
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard import report as reports  # the CLI is the composition root
+    from probes.cli import report as reports  # loads the dashboard's report package
 
     return reports.command(args, settings)
 

@@ -4,7 +4,7 @@ Connect with a token, send one ``chat``, read until this user's run ends or
 the timeout, close 1000, and describe what happened. No database, no
 printing, no judging of objectives, and never an exception for a target
 problem: a down target is a failed record. The verdict on the messages is
-``probes.checks``'s; mapping library exceptions to reasons is ``classify``'s.
+``probes.judging.checks``'s; mapping library exceptions to reasons is ``classify``'s.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import Event as ProtocolEvent
 from websockets.typing import Subprotocol
 
-from probes import checks
-from probes.checks import Failure
+from probes.judging import checks
+from probes.judging.checks import Failure
 from probes.records import ABNORMAL_CLOSE, NORMAL_CLOSE, AuthMode, SessionResult
 
 SUBPROTOCOL = "agent-chat.v1"
@@ -46,7 +46,7 @@ class SessionSpec:
     """What one session does: who connects where, how it authenticates, what it asks.
 
     No defaults: the message, the events and the timeout are the probe's
-    settings (``probes.config``), passed in by ``probes.round``.
+    settings (``probes.config``), passed in by ``probes.target.round``.
     """
 
     run_id: str

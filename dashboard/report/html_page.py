@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from dashboard import report_tables as t
-from dashboard.report_charts import figures
-from dashboard.report_model import Report
+from dashboard.report import tables as t
+from dashboard.report.figures import figures
+from dashboard.report.model import Report
 
 STYLE = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2rem auto; max-width: 72rem;

@@ -1,7 +1,7 @@
 """Stored records -> a ``Report``: the verdict, its evidence and the facts of the report.
 
 Everything a report says comes from here, and everything here comes from the
-store: the objectives through ``probes.verdict.evaluate_window`` (the code the
+store: the objectives through ``probes.judging.verdict.evaluate_window`` (the code the
 release gate runs, so both judge the same records alike), the evidence rows through the
 store's export queries. The renderers (``report_text``, ``report_html``,
 ``report_pdf``) only lay it out. No Streamlit import.
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboard.report_failures import FailureGroup, failure_groups
+from dashboard.report.failures import FailureGroup, failure_groups
 from probes import tables
 from probes.config import Settings, SloSettings
 from probes.export import SESSION_FIELDS, to_text
+from probes.judging.verdict import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
-from probes.verdict import BUCKET_S, Evaluation, evaluate_window
 
 # Chart buckets: the smallest of these giving at most MAX_BUCKETS points.
 BUCKET_CHOICES_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from probes import commands
-from probes.config import ConfigError, Settings, load_settings
-
-EXIT_CONFIG = 2
+from probes.cli import commands
+from probes.config import Settings, load_settings
+from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -135,12 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, settings) or 0)
     except ConfigError as exc:
         print(f"slawatch: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except commands.UsageError as exc:
+        return exit_code(exc)
+    except SlawatchError as exc:
         print(f"slawatch: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -20,10 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from probes.config import ProbeSettings, Settings
-from probes.memory import HealthzMemory, MemorySource
 from probes.records import RoundResult, RoundStatus
 from probes.results import ResultStore
-from probes.round import run_round
+from probes.target.memory import HealthzMemory, MemorySource
+from probes.target.round import run_round
 
 log = logging.getLogger("slawatch.schedule")
 PRUNE_EVERY_S = 3600.0

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashboard.charts import (
+from dashboard.figures.stability import (
     ANNOTATION_COLOURS,
     BAD_COLOUR,
     CLOSE_CODE_COLOURS,
@@ -28,7 +28,7 @@ from dashboard.charts import (
     THRESHOLD_COLOUR,
 )
 from dashboard.format import close_code_label
-from dashboard.report_charts import Frames
+from dashboard.report.figures import Frames
 
 WIDTH_IN = 7.5
 HEIGHT_IN = 2.6

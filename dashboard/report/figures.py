@@ -1,4 +1,4 @@
-"""The report's chart data as DataFrames, and the plotly figures ``dashboard.charts`` draws.
+"""The report's chart data as DataFrames, and the figures ``dashboard.figures`` draws.
 
 The same frames feed the matplotlib charts of the PDF (``report_plots``), so
 the HTML, the PDF and the page draw the same figures.
@@ -12,14 +12,14 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import charts
-from dashboard.report_model import Report, first_slo
+from dashboard.figures import stability as charts
+from dashboard.report.model import Report, first_slo
 from probes.records import Annotation
 
 
 @dataclass(frozen=True, slots=True)
 class Frames:
-    """Chart inputs in the column shapes ``dashboard.charts`` documents, plus thresholds."""
+    """Chart inputs in the shapes ``dashboard.figures.stability`` documents, plus thresholds."""
 
     first_event: pd.DataFrame  # start, p50, p95, p99 (ms)
     completion: pd.DataFrame  # start, p50, p95, p99 (ms)

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dashboard import report_tables as t
 from dashboard.format import md_escape
-from dashboard.report_model import Period, Report
+from dashboard.report import tables as t
+from dashboard.report.model import Period, Report
+from probes.judging.slo import json_number, result_to_json
 from probes.records import Annotation
-from probes.slo import json_number, result_to_json
 
 # --- Markdown -----------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from probes import slo
 from probes.config import ProbeSettings, Settings, SloSettings
+from probes.judging import slo
 from probes.records import Annotation, Filters, SliBucket
 from probes.results import ResultStore
 

@@ -19,20 +19,18 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from probes.commands import backend_argv, dashboard_argv, open_store
+from probes.cli.common import open_store
+from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import Settings
+from probes.errors import StartError
 from probes.records import Annotation
 from probes.results import ResultStore
-from probes.schedule import ProbeScheduler
+from probes.scheduling.scheduler import ProbeScheduler
 
 log = logging.getLogger("slawatch.up")
 READY = re.compile(rb"listening on (ws://\S+)")
 START_TIMEOUT_S = 30.0
 RESTART_PAUSE_S = 1.0
-
-
-class StartError(RuntimeError):
-    """A child process did not come up."""
 
 
 async def start_backend(

@@ -4,7 +4,7 @@ No I/O and no clock: ``assess`` takes the decoded server messages of one
 session, each with the client ms it arrived at; ``judge`` is the one place
 that decides the outcome, picks the failure reason (the first applicable in
 ``records.REASONS``) and writes the one-line error. Both are called by
-``probes.session`` and tested with tables of cases.
+``probes.target.session`` and tested with tables of cases.
 
 Whose events are whose: the session's *own run* is the run of the first
 message that carries this user's ``user_id`` and the chat's ``ref``. A
@@ -56,7 +56,7 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A failure seen beside the messages, as ``probes.session.classify`` mapped it."""
+    """A failure seen beside the messages, as ``probes.target.session.classify`` mapped it."""
 
     reason: Reason
     detail: str

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from dashboard import format as fmt
-from dashboard.report_failures import MAX_LISTED, FailureGroup
-from dashboard.report_model import Period, Report
+from dashboard.report.failures import MAX_LISTED, FailureGroup
+from dashboard.report.model import Period, Report
 from probes.config import SloSettings
+from probes.judging.slo import SloResult
+from probes.judging.verdict import Evaluation
 from probes.records import Annotation
-from probes.slo import SloResult
-from probes.verdict import Evaluation
 
 TITLE = "slawatch compliance report"
 OBJECTIVE_HEADER = (

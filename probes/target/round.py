@@ -1,6 +1,9 @@
 """One probe round: N users at once, a bad-token attempt, a database round trip,
 and the target's memory through it all -> a ``RoundResult``.
 
+The round only orchestrates: the sessions are ``session``'s, the bad-token check
+``auth_check``'s, the database round trip ``db_check``'s, the sampling ``memory``'s.
+
 Everything a round does is bounded by ``probe.timeout_s``: sessions still
 running then end as ``timeout`` records. A down target gives a round of
 failed records, never an exception.
@@ -10,19 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from time import perf_counter
-from typing import Any
-from uuid import uuid4
-
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidStatus
 
 from probes.config import ProbeSettings
-from probes.memory import MemorySource, sample_memory
 from probes.records import (
     AuthCheck,
     AuthMode,
@@ -32,20 +28,18 @@ from probes.records import (
     SessionResult,
     round_status,
 )
-from probes.session import (
+from probes.target.auth_check import check_bad_token
+from probes.target.db_check import check_database
+from probes.target.memory import MemorySource, sample_memory
+from probes.target.session import (
     CLOSE_GRACE_S,
-    TARGET_ERRORS,
     SessionSpec,
-    classify,
-    connect_as,
     run_session,
 )
-from probes.tokens import bad_token, mint_token
+from probes.target.tokens import bad_token, mint_token
 
 GC_GEN0_THRESHOLD = 50_000  # during a round; measured: about a quarter less client CPU
 MEMORY_RESERVE_S = 1.0  # kept back from the sessions for the "after" memory sample
-AUTH_GRACE_S = 0.5  # how long an accepted bad-token socket is watched for the server's close
-DB_BATCH = 10  # messages in the message_batch step
 
 
 @contextmanager
@@ -76,123 +70,6 @@ def auth_mode_for(auth: str, index: int) -> AuthMode:
     if auth == "both":
         return "header" if index % 2 == 0 else "subprotocol"
     return "subprotocol" if auth == "subprotocol" else "header"
-
-
-async def check_bad_token(
-    target: str, token: str, auth_mode: AuthMode, timeout_s: float
-) -> AuthCheck:
-    """Present a wrongly signed token: ok only when the handshake is refused with HTTP 401.
-
-    An accepted socket is not ok whatever follows; it is watched for
-    ``AUTH_GRACE_S`` to record how the server ends it (a 1011, say).
-    """
-    ws: ClientConnection | None = None
-    try:
-        async with asyncio.timeout(timeout_s):
-            ws = await connect_as(target, token, auth_mode)
-        async with asyncio.timeout(AUTH_GRACE_S):
-            await ws.wait_closed()
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        error = "" if status == 401 else f"refused: HTTP {status}, expected 401"
-        return AuthCheck(http_status=status, close_code=None, ok=status == 401, error=error)
-    except TARGET_ERRORS as exc:  # TimeoutError included: still open after the grace
-        if ws is None:
-            failure = classify(exc, connected=False, timeout_s=timeout_s)
-            text = f"{failure.reason}: {failure.detail}" if failure else type(exc).__name__
-            return AuthCheck(http_status=None, close_code=None, ok=False, error=text)
-    closed_by_server = ws.close_code is not None
-    await ws.close()
-    if closed_by_server:
-        error = f"accepted a bad token (HTTP 101), then closed with {ws.close_code}"
-    else:
-        error = "accepted a bad token (HTTP 101) and kept the socket open"
-    return AuthCheck(http_status=101, close_code=ws.close_code, ok=False, error=error)
-
-
-async def _ask(ws: ClientConnection, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """Send ``request`` and wait for the message answering it (``ref`` = its ``id``)."""
-    started = perf_counter()
-    await ws.send(json.dumps(request))
-    while True:
-        raw = await ws.recv()
-        try:
-            reply = json.loads(raw)
-        except ValueError:
-            continue
-        if type(reply) is dict and reply.get("ref") == request["id"]:
-            return reply, (perf_counter() - started) * 1000.0
-
-
-def _timing(
-    operation: str, reply: dict[str, Any], ms: float, expect: str, problem: str
-) -> DbTiming:
-    raw = reply.get("db_ms")
-    server_ms = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
-    if reply.get("type") == "error":
-        problem = f"server error {reply.get('code')}: {reply.get('message', '')}"
-    elif reply.get("type") != expect:
-        problem = f"answered {reply.get('type')!r}, expected {expect!r}"
-    elif server_ms is None:
-        problem = problem or "no numeric db_ms in the reply"
-    return DbTiming(operation, ms, server_ms, ok=not problem, error=problem)
-
-
-async def _db_steps(ws: ClientConnection, done: list[DbTiming]) -> None:
-    reply, ms = await _ask(ws, {"type": "create_thread", "id": uuid4().hex, "title": "slawatch"})
-    done.append(_timing("thread_create", reply, ms, "thread_created", ""))
-    thread_id = reply.get("thread_id")
-    if not done[-1].ok or not isinstance(thread_id, str):
-        return
-    texts = [f"slawatch probe message {i}" for i in range(DB_BATCH)]
-    request = {
-        "type": "post_messages",
-        "id": uuid4().hex,
-        "thread_id": thread_id,
-        "messages": texts,
-    }
-    reply, ms = await _ask(ws, request)
-    count = reply.get("count")
-    problem = "" if count == DB_BATCH else f"stored {count!r} of {DB_BATCH} messages"
-    done.append(_timing("message_batch", reply, ms, "messages_stored", problem))
-    reply, ms = await _ask(ws, {"type": "get_thread", "id": uuid4().hex, "thread_id": thread_id})
-    messages = reply.get("messages")
-    got = len(messages) if isinstance(messages, list) else None
-    problem = (
-        ""
-        if got is not None and got >= DB_BATCH
-        else f"returned {got!r} messages, posted {DB_BATCH}"
-    )
-    done.append(_timing("data_retrieval", reply, ms, "thread", problem))
-
-
-async def check_database(
-    target: str, token: str, auth_mode: AuthMode, timeout_s: float
-) -> tuple[DbTiming, ...]:
-    """create_thread -> post_messages (10) -> get_thread on a connection of its own.
-
-    Returns thread_create, message_batch and data_retrieval timings; a step
-    that never ran is recorded as not ok with why.
-    """
-    done: list[DbTiming] = []
-    ws: ClientConnection | None = None
-    problem = "not run: an earlier step failed"
-    try:
-        async with asyncio.timeout(timeout_s):
-            ws = await connect_as(target, token, auth_mode)
-            await _db_steps(ws, done)
-    except TARGET_ERRORS as exc:
-        failure = classify(exc, connected=ws is not None, timeout_s=timeout_s)
-        problem = f"{failure.reason}: {failure.detail}" if failure else "connection closed"
-    if ws is not None:
-        await ws.close()
-    ran = {t.operation for t in done}
-    missing = [
-        DbTiming(op, None, None, False, problem)
-        for op in ("thread_create", "message_batch", "data_retrieval")
-        if op not in ran
-    ]
-    return (*done, *missing)
 
 
 def result_store(sessions: Sequence[SessionResult]) -> tuple[DbTiming, ...]:

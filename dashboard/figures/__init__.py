@@ -1,0 +1,1 @@
+"""Plotly figure builders (pure): the Stability page, the round drill-down, the reports."""

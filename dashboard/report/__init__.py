@@ -1,0 +1,1 @@
+"""Compliance reports: the model from stored records, and its renderings."""

@@ -1,0 +1,1 @@
+"""Judging: is a stream complete (checks), objectives and budgets (slo), the verdict."""

@@ -1,0 +1,1 @@
+"""Scheduling: probes on their intervals, rounds stored, skipped rounds recorded."""
