@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from probes.durations import DAY, parse_duration
 from probes.errors import ConfigError
+from probes.profiles.model import Profile
+from probes.profiles.registry import DEFAULT_PROFILE, builtin, config_profiles, resolve
 from probes.records import DB_OPERATIONS
 
 DEFAULT_EVENTS: tuple[str, ...] = (
@@ -39,7 +42,8 @@ Sli = Literal[
     "auth_rejection",
 ]
 SLIS: tuple[str, ...] = get_args(Sli)
-AuthWay = Literal["header", "subprotocol", "both"]
+# "" = the profile's auth.mode; "both" alternates header and subprotocol per user.
+AuthWay = Literal["", "header", "subprotocol", "query", "message", "none", "both"]
 DEFAULT_TARGET = "ws://127.0.0.1:8765/ws"
 DEFAULT_CONFIG_PATH = Path("slawatch.toml")
 PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a-f]{64})")
@@ -82,15 +86,18 @@ class ProbeSettings:
     every_s: float = 60.0
     timeout_s: float = 30.0  # whole round; must be shorter than every_s
     session_timeout_s: float = 10.0
-    auth: AuthWay = "both"
+    auth: AuthWay = ""
     message: str = "What is 12 * 7? Then search my notes for deploy."
-    expected_events: tuple[str, ...] = DEFAULT_EVENTS
+    expected_events: tuple[str, ...] = ()  # empty: the profile's completion.required
     bad_token_check: bool = True
     db_check: bool = True
     user_prefix: str = "probe-user"
     audience: str = "agent-chat"
     token_ttl_s: float = 600.0
     memory_interval_s: float = 0.25
+    profile: Profile = field(default_factory=lambda: builtin(DEFAULT_PROFILE))
+    profile_ref: str = DEFAULT_PROFILE  # as written: a profile name or a file path
+    memory: str = "healthz"  # healthz | prometheus:URL[#metric] | pid:N | pidfile:PATH | off
 
     @property
     def healthz_url(self) -> str | None:
@@ -150,6 +157,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     probes: tuple[ProbeSettings, ...] = (ProbeSettings(),)
+    profiles: tuple[Profile, ...] = ()  # the config's own [[profiles]]
     slos: tuple[SloSettings, ...] = ()
     source: str = ""  # the text the settings were parsed from, for the digest
 
@@ -159,7 +167,6 @@ class Settings:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
 
-DAY = 86400.0
 # What a round needs beyond its sessions: the close handshake and the "after"
 # memory sample (probes.target.session.CLOSE_GRACE_S + probes.target.round.MEMORY_RESERVE_S).
 ROUND_OVERHEAD_S = 2.0
@@ -186,26 +193,6 @@ def default_slos() -> tuple[SloSettings, ...]:
 
 
 # --- value converters: each takes (key, raw) and returns the typed value ---------
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY, "w": 7 * DAY, None: 1.0}
-
-
-def parse_duration(text: str | float | int) -> float:
-    """``"90s"``, ``"5m"``, ``"1h"``, ``"7d"``, ``"2w"`` or a number of seconds -> seconds."""
-    if isinstance(text, bool):
-        raise ValueError("expected a duration such as 30s, 5m, 1h or 7d")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        match = _DURATION.match(text)
-        if not match:
-            raise ValueError(f"expected a duration such as 30s, 5m, 1h or 7d, got {text!r}")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be a positive duration")
-    return seconds
-
 
 Conv = Callable[[Any], Any]
 
@@ -294,6 +281,18 @@ def _password_hash(raw: Any) -> str:
     return text
 
 
+def _memory(raw: Any) -> str:
+    text = _nonempty(raw)
+    kind, _, rest = text.partition(":")
+    if text in ("healthz", "off") or (kind == "prometheus" and urlsplit(rest).scheme in ("http", "https")):
+        return text
+    if (kind == "pid" and rest.isdigit()) or (kind == "pidfile" and rest):
+        return text
+    raise ValueError(
+        "must be healthz, prometheus:URL[#metric], pid:N, pidfile:PATH or off, " f"got {text!r}"
+    )
+
+
 def _events(raw: Any) -> tuple[str, ...]:
     events = _str_list(raw)
     if len(events) < 2:
@@ -331,7 +330,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "every": ("every_s", parse_duration),
         "timeout": ("timeout_s", parse_duration),
         "session_timeout": ("session_timeout_s", parse_duration),
-        "auth": ("auth", _choice("header", "subprotocol", "both")),
+        "auth": ("auth", _choice("header", "subprotocol", "both", "query", "message", "none", "")),
+        "profile": ("profile_ref", _nonempty),
+        "memory": ("memory", _memory),
         "message": ("message", _nonempty),
         "expected_events": ("expected_events", _events),
         "bad_token_check": ("bad_token_check", _bool),
@@ -377,8 +378,16 @@ def _convert(path: str, table: Any, section: str) -> dict[str, Any]:
     return out
 
 
-def _probe(path: str, table: Any) -> ProbeSettings:
-    probe = ProbeSettings(**_convert(path, table, "probes"))
+def _probe(
+    path: str, table: Any, defined: tuple[Profile, ...], base: Path | None
+) -> ProbeSettings:
+    values = _convert(path, table, "probes")
+    if "profile_ref" in values:
+        try:
+            values["profile"] = resolve(values["profile_ref"], defined, base=base)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}.profile: {exc}") from None
+    probe = ProbeSettings(**values)
     if probe.timeout_s >= probe.every_s:
         raise ConfigError(f"{path}.timeout: must be shorter than every ({probe.every_s:g}s)")
     if probe.session_timeout_s + ROUND_OVERHEAD_S > probe.timeout_s:
@@ -417,13 +426,16 @@ def _array(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def parse_settings(text: str) -> Settings:
-    """Validate TOML text into ``Settings``; raises ``ConfigError`` naming the key."""
+def parse_settings(text: str, *, base: Path | None = None) -> Settings:
+    """Validate TOML text into ``Settings``; raises ``ConfigError`` naming the key.
+
+    ``base`` is the folder relative profile paths are read from (the config file's).
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}") from None
-    known = set(SCHEMA) | set(TOP_LEVEL)
+    known = set(SCHEMA) | set(TOP_LEVEL) | {"profiles"}
     for key in doc:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -442,13 +454,17 @@ def parse_settings(text: str) -> Settings:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])
         except ValueError as exc:
             raise ConfigError(f"runner: {exc}") from None
-    probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
+    defined = config_profiles(_array(doc, "profiles"))
+    probes = [
+        _probe(f"probes[{i}]", t, defined, base) for i, t in enumerate(_array(doc, "probes"))
+    ]
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
     _unique("probes", [p.name for p in probes])
     _unique("slo", [s.name for s in slos])
     return Settings(
         **sections,
         probes=tuple(probes) or (ProbeSettings(),),
+        profiles=defined,
         slos=tuple(slos) or default_slos(),
         source=text,
     )
@@ -467,6 +483,6 @@ def load_settings(path: Path | None) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        return parse_settings(text)
+        return parse_settings(text, base=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -12,6 +12,7 @@ SESSION_FIELDS: tuple[str, ...] = (
     "run_id",
     "probe",
     "target",
+    "profile",
     "runner",
     "user_id",
     "started_at",

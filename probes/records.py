@@ -12,7 +12,8 @@ from typing import Literal, get_args
 
 Outcome = Literal["ok", "failed"]
 RoundStatus = Literal["passed", "failed", "error", "skipped"]
-AuthMode = Literal["header", "subprotocol"]
+# How a session presented its credential (a profile's auth modes, PROFILES.md).
+AuthMode = Literal["header", "subprotocol", "query", "message", "none"]
 
 # The closed set of reasons a session can fail for, most fundamental first:
 # when several apply, the first one in this order is recorded.
@@ -84,6 +85,7 @@ class SessionResult:
     outcome: Outcome = "failed"
     reason: Reason | None = None
     error: str = ""
+    profile: str = "agent-chat-v1"  # the protocol profile the session spoke (PROFILES.md)
 
     @property
     def complete(self) -> bool:
@@ -137,6 +139,7 @@ class RoundResult:
     db_timings: tuple[DbTiming, ...] = ()
     memory_samples: tuple[MemorySample, ...] = ()
     memory_source: str = ""  # "healthz", "psutil" or "" when unknown
+    profile: str = "agent-chat-v1"  # the protocol profile the probe spoke (PROFILES.md)
 
     @property
     def memory_baseline_mb(self) -> float | None:

@@ -14,6 +14,7 @@ ROUND_FIELDS: tuple[str, ...] = (
     "run_id",
     "probe",
     "target",
+    "profile",
     "runner",
     "started_at",
     "finished_at",

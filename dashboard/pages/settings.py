@@ -41,15 +41,16 @@ def probes(ctx: Context) -> pd.DataFrame:
             {
                 "name": p.name,
                 "target": p.target,
+                "profile": p.profile.name,
                 "users": p.users,
                 "every": duration(p.every_s),
                 "round timeout": duration(p.timeout_s),
                 "session timeout": duration(p.session_timeout_s),
-                "auth": p.auth,
-                "expected events": ", ".join(p.expected_events),
+                "auth": p.auth or " / ".join(p.profile.auth.modes),
+                "expected events": ", ".join(p.expected_events or p.profile.completion.required),
                 "bad-token check": p.bad_token_check,
                 "db check": p.db_check,
-                "memory from": p.healthz_url or "off",
+                "memory from": (p.healthz_url or "off") if p.memory == "healthz" else p.memory,
                 "user prefix": p.user_prefix,
             }
             for p in ctx.settings.probes

@@ -73,6 +73,7 @@ def round_(engine: Engine, run_id: str) -> RoundResult | None:
         ),
         memory_samples=tuple(MemorySample(x.at, x.rss_mb) for x in sample_rows),
         memory_source=head.memory_source,
+        profile=head.profile,
     )
 
 

@@ -28,6 +28,7 @@ def round_row(r: RoundResult) -> dict[str, Any]:
         "memory_after_mb": r.memory_after_mb,
         "memory_growth_mb": r.memory_growth_mb,
         "memory_source": r.memory_source,
+        "profile": r.profile,
         "auth_http_status": auth.http_status if auth else None,
         "auth_close_code": auth.close_code if auth else None,
         "auth_ok": auth.ok if auth else None,
@@ -42,7 +43,7 @@ SESSION_FIELDS = (
     "run_id", "probe", "target", "runner", "user_id", "auth_mode", "started_at",
     "connect_ms", "first_event_ms", "completion_ms", "total_ms", "close_code",
     "close_reason", "sent_close_code", "http_status", "order_ok", "seq_gaps",
-    "foreign_events", "agent_run_id", "outcome", "reason", "error",
+    "foreign_events", "agent_run_id", "outcome", "reason", "error", "profile",
 )  # fmt: skip
 
 
@@ -93,7 +94,7 @@ def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
 
 
 EXPORT_FIELDS = (
-    "run_id", "probe", "target", "runner", "user_id", "started_at", "connect_ms",
+    "run_id", "probe", "target", "profile", "runner", "user_id", "started_at", "connect_ms",
     "first_event_ms", "total_ms", "close_code", "close_reason", "http_status", "events",
     "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
 )  # fmt: skip

@@ -1,4 +1,7 @@
-"""The database round trip: create_thread -> post_messages -> get_thread, each timed."""
+"""The database round trip: create_thread -> post_messages -> get_thread, each timed.
+
+agent-chat v1 only (PROTOCOL.md's requests): other profiles record no DB timings.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from uuid import uuid4
 from websockets.asyncio.client import ClientConnection
 
 from probes.records import AuthMode, DbTiming
-from probes.target.session import TARGET_ERRORS, classify, connect_as
+from probes.profiles.registry import DEFAULT_PROFILE, builtin
+from probes.target.connection import TARGET_ERRORS, classify, connect_as
 
 DB_BATCH = 10  # messages in the message_batch step
 
@@ -85,7 +89,7 @@ async def check_database(
     problem = "not run: an earlier step failed"
     try:
         async with asyncio.timeout(timeout_s):
-            ws = await connect_as(target, token, auth_mode)
+            ws = await connect_as(target, token, auth_mode, builtin(DEFAULT_PROFILE))
             await _db_steps(ws, done)
     except TARGET_ERRORS as exc:
         failure = classify(exc, connected=ws is not None, timeout_s=timeout_s)

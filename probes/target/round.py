@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from time import perf_counter
+from typing import cast
 
 from probes.config import ProbeSettings
+from probes.profiles.model import Profile
+from probes.profiles.registry import DEFAULT_PROFILE, builtin
 from probes.records import (
     AuthCheck,
     AuthMode,
@@ -34,9 +37,10 @@ from probes.target.memory import MemorySource, sample_memory
 from probes.target.session import (
     CLOSE_GRACE_S,
     SessionSpec,
+    new_nonce,
     run_session,
 )
-from probes.target.tokens import bad_token, mint_token
+from probes.target.tokens import bad_token, mint_token, static_secret, wrong_static_secret
 
 GC_GEN0_THRESHOLD = 50_000  # during a round; measured: about a quarter less client CPU
 MEMORY_RESERVE_S = 1.0  # kept back from the sessions for the "after" memory sample
@@ -65,11 +69,18 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(gen0, gen1, gen2)
 
 
-def auth_mode_for(auth: str, index: int) -> AuthMode:
-    """``both`` alternates by user index: even users use the header, odd the subprotocol."""
+def auth_mode_for(auth: str, index: int, profile: Profile | None = None) -> AuthMode:
+    """The auth mode of user ``index``: the probe's ``auth`` when set, else the profile's.
+
+    ``both`` (and a profile's list of modes) alternates by user index: with
+    agent-chat v1, even users use the header, odd the subprotocol, so a proxy
+    that strips headers shows as failures of every other user.
+    """
     if auth == "both":
         return "header" if index % 2 == 0 else "subprotocol"
-    return "subprotocol" if auth == "subprotocol" else "header"
+    if auth:
+        return cast(AuthMode, auth)
+    return (profile or builtin(DEFAULT_PROFILE)).auth.mode_for(index)
 
 
 def result_store(sessions: Sequence[SessionResult]) -> tuple[DbTiming, ...]:
@@ -125,11 +136,17 @@ async def _finish_memory(
 def _specs(
     probe: ProbeSettings, run_id: str, runner: str, secret: str, issued: float, timeout_s: float
 ) -> list[SessionSpec]:
+    profile = probe.profile
+    static = static_secret(profile)
+
     def token(user_id: str) -> str:
+        if static is not None:
+            return static
         ttl = probe.token_ttl_s
         return mint_token(secret, user_id, audience=probe.audience, ttl_s=ttl, now=issued)
 
     users = [f"{probe.user_prefix}-{i}" for i in range(probe.users)]
+    canary = profile.isolation.canary
     return [
         SessionSpec(
             run_id=run_id,
@@ -138,10 +155,12 @@ def _specs(
             runner=runner,
             user_id=user_id,
             token=token(user_id),
-            auth_mode=auth_mode_for(probe.auth, i),
+            auth_mode=auth_mode_for(probe.auth, i, profile),
             message=probe.message,
             expected_events=probe.expected_events,
             timeout_s=timeout_s,
+            profile=profile,
+            nonce=new_nonce() if canary else "",
         )
         for i, user_id in enumerate(users)
     ]
@@ -150,19 +169,31 @@ def _specs(
 async def _auth_check(probe: ProbeSettings, issued: float, timeout_s: float) -> AuthCheck | None:
     if not probe.bad_token_check:
         return None
-    token = bad_token(f"{probe.user_prefix}-0", now=issued)
-    return await check_bad_token(probe.target, token, auth_mode_for(probe.auth, 0), timeout_s)
+    profile = probe.profile
+    if static_secret(profile) is not None:
+        token = wrong_static_secret()
+    else:
+        token = bad_token(f"{probe.user_prefix}-0", now=issued)
+    mode = auth_mode_for(probe.auth, 0, profile)
+    if mode == "none":
+        return None  # nothing to present, so nothing to refuse
+    return await check_bad_token(probe.target, token, mode, timeout_s, profile)
 
 
 async def _db_check(
     probe: ProbeSettings, secret: str, issued: float, timeout_s: float
 ) -> tuple[DbTiming, ...]:
-    if not probe.db_check:
+    if not has_db_check(probe):
         return ()
     user_id = f"{probe.user_prefix}-db"
     ttl = probe.token_ttl_s
     token = mint_token(secret, user_id, audience=probe.audience, ttl_s=ttl, now=issued)
     return await check_database(probe.target, token, auth_mode_for(probe.auth, 0), timeout_s)
+
+
+def has_db_check(probe: ProbeSettings) -> bool:
+    """The database round trip exists only for agent-chat v1 (its requests are PROTOCOL.md's)."""
+    return probe.db_check and probe.profile.name == DEFAULT_PROFILE
 
 
 async def run_round(
@@ -195,7 +226,7 @@ async def run_round(
         )
     samples = await _finish_memory(sampler, stop, deadline)
     sessions = tuple(results)
-    db_timings = _ordered((*db, *result_store(sessions))) if probe.db_check else ()
+    db_timings = _ordered((*db, *result_store(sessions))) if has_db_check(probe) else ()
     return RoundResult(
         run_id=run_id,
         probe=probe.name,
@@ -209,4 +240,5 @@ async def run_round(
         db_timings=db_timings,
         memory_samples=samples,
         memory_source=memory.kind if memory and samples else "",
+        profile=probe.profile.name,
     )

@@ -1,52 +1,60 @@
-"""One user's session against any server that speaks PROTOCOL.md -> a ``SessionResult``.
+"""One user's session, driven by a protocol profile -> a ``SessionResult``.
 
-Connect with a token, send one ``chat``, read until this user's run ends or
-the timeout, close 1000, and describe what happened. No database, no
+Connect and authenticate as the profile says, run its handshake steps, send
+its chat frames, read until this chat's run is done (or a fatal error, a
+refusal, the timeout), close, and describe what happened. No database, no
 printing, no judging of objectives, and never an exception for a target
-problem: a down target is a failed record. The verdict on the messages is
-``probes.judging.checks``'s; mapping library exceptions to reasons is ``classify``'s.
+problem: a down target is a failed record. Frames are read by the profile's
+codec (``frames``, ``socketio``); the stream is judged by
+``probes.judging.stream``; exceptions are mapped to reasons by
+``connection.classify``. No token or secret reaches the record: every text
+from the target is redacted first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any, cast
+from typing import cast
+from urllib.parse import quote
 from uuid import uuid4
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    ConnectionClosedOK,
-    InvalidStatus,
-    WebSocketException,
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
+
+from probes.judging import checks, stream
+from probes.judging.stream import Failure
+from probes.profiles.model import Profile
+from probes.profiles.registry import DEFAULT_PROFILE, builtin
+from probes.profiles.templates import fill, message_values, token_b64url
+from probes.records import AuthMode, SessionResult
+from probes.target.connection import (
+    CLOSE_GRACE_S,
+    TARGET_ERRORS,
+    StampedConnection,
+    classify,
+    connect_for,
+    line,
 )
-from websockets.frames import DATA_OPCODES, Frame
-from websockets.protocol import Event as ProtocolEvent
-from websockets.typing import Subprotocol
+from probes.target.frames import Codec, JsonCodec
+from probes.target.reading import NONCE_PREFIX, Plan, Reader, plan_for
+from probes.target.socketio import SocketIoCodec
+from probes.target.trace import Trace
 
-from probes.judging import checks
-from probes.judging.checks import Failure
-from probes.records import ABNORMAL_CLOSE, NORMAL_CLOSE, AuthMode, SessionResult
-
-SUBPROTOCOL = "agent-chat.v1"
-# The close handshake may use what is left of the session's timeout, and at least
-# this much: a session returns within its timeout plus CLOSE_GRACE_S.
-CLOSE_GRACE_S = 1.0
-# Errors a target (or its URL) can cause; anything else is a bug here and is raised.
-TARGET_ERRORS = (OSError, WebSocketException, ValueError)  # TimeoutError is an OSError
+__all__ = ["CLOSE_GRACE_S", "TARGET_ERRORS", "SessionSpec", "classify", "new_nonce", "run_session"]
+REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True, slots=True)
 class SessionSpec:
     """What one session does: who connects where, how it authenticates, what it asks.
 
-    No defaults: the message, the events and the timeout are the probe's
-    settings (``probes.config``), passed in by ``probes.target.round``.
+    The message, the events and the timeout are the probe's settings
+    (``probes.config``), passed in by ``probes.target.round``; ``expected_events``
+    (when not empty) replaces the profile's ``completion.required``.
     """
 
     run_id: str
@@ -59,113 +67,36 @@ class SessionSpec:
     message: str
     expected_events: tuple[str, ...]
     timeout_s: float  # connect + run; the close may take CLOSE_GRACE_S more
+    profile: Profile = field(default_factory=lambda: builtin(DEFAULT_PROFILE))
+    nonce: str = ""  # this user's canary for the round (profiles with isolation.canary)
+    trace: Trace | None = field(default=None, compare=False)
 
 
-class StampedConnection(ClientConnection):
-    """A client connection that notes when each message's last frame was read.
-
-    ``recv()`` hands a message over only when the reading coroutine next
-    runs; with hundreds of sessions on one event loop that is milliseconds
-    after the bytes arrived. These stamps, taken as frames are parsed in
-    ``data_received``, are the arrival times a session records.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.arrivals: deque[float] = deque()
-
-    def process_event(self, event: ProtocolEvent) -> None:
-        if type(event) is Frame and event.fin and event.opcode in DATA_OPCODES:
-            self.arrivals.append(perf_counter())
-        super().process_event(event)
+def new_nonce() -> str:
+    """A canary nonce: recognisable in any stream, never guessable across users."""
+    return NONCE_PREFIX + secrets.token_hex(8)
 
 
-def connect_as(target: str, token: str, auth_mode: AuthMode) -> connect:
-    """A websockets ``connect`` presenting ``token`` the way ``auth_mode`` says.
-
-    No keepalive pings (sessions are short), no forward proxy from the
-    environment (a probe measures the target, not a proxy it happened to
-    inherit), no compression (measured: it costs client CPU for nothing on
-    messages this small), and no open timeout: callers bound the whole session.
-    """
-    headers = {"Authorization": f"Bearer {token}"} if auth_mode == "header" else None
-    protocols = [Subprotocol(SUBPROTOCOL)]
-    if auth_mode == "subprotocol":
-        protocols.append(Subprotocol(f"bearer.{token}"))
-    return connect(
-        target,
-        additional_headers=headers,
-        subprotocols=protocols,
-        compression=None,
-        proxy=None,
-        open_timeout=None,
-        ping_interval=None,
-        close_timeout=CLOSE_GRACE_S,
-        create_connection=StampedConnection,
-    )
+def codec_for(profile: Profile) -> Codec:
+    """A fresh codec for one session of ``profile``."""
+    if profile.frame == "socketio":
+        return SocketIoCodec()
+    return JsonCodec("v1 is text only" if profile.name == DEFAULT_PROFILE else "json is text only")
 
 
-def _line(text: object, limit: int = 160) -> str:
-    return " ".join(str(text).split())[:limit]
+def _secrets(token: str) -> tuple[str, ...]:
+    return tuple(s for s in dict.fromkeys((token, token_b64url(token), quote(token, safe=""))) if s)
 
 
-def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failure | None:
-    """The one mapping from a library exception to a failure reason (None: not a failure)."""
-    if isinstance(exc, InvalidStatus):
-        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-        return Failure("refused", _line(f"HTTP {exc.response.status_code} {body}"))
-    if isinstance(exc, TimeoutError):
-        stage = "the run" if connected else "the handshake"
-        return Failure("timeout", f"{stage} did not finish within {timeout_s:g} s")
-    if isinstance(exc, ConnectionClosedOK):
-        return None  # a normal close; the verdict tells whether the run was complete
-    if isinstance(exc, ConnectionClosed):
-        code = exc.rcvd.code if exc.rcvd else ABNORMAL_CLOSE
-        reason = f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else ""
-        return Failure("closed_abnormally", _line(f"closed with {code}{reason}"))
-    if isinstance(exc, ValueError) and connected:  # json.JSONDecodeError, UnicodeDecodeError
-        return Failure("protocol_error", _line(f"frame is not JSON: {exc}"))
-    if isinstance(exc, ValueError):  # an unparsable target URL
-        return Failure("connect_error", _line(f"invalid target: {exc}"))
-    if isinstance(exc, WebSocketException | OSError):
-        return Failure("connect_error", _line(f"{type(exc).__name__}: {exc}"))
-    return None
+def redact(text: str, hidden: tuple[str, ...]) -> str:
+    """``text`` with every form of the session's token replaced."""
+    for secret in hidden:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
-def _note(failures: list[Failure], failure: Failure | None) -> None:
-    if failure is not None:
-        failures.append(failure)
-
-
-async def _read(
-    ws: StampedConnection,
-    spec: SessionSpec,
-    chat_ref: str,
-    received: list[tuple[float, Any]],
-    failures: list[Failure],
-) -> None:
-    """Append (perf_counter, decoded message) until the run ends or is refused; the hot path."""
-    recv, loads, is_end, arrivals = ws.recv, json.loads, checks.ends_session, ws.arrivals
-    user_id, last = spec.user_id, spec.expected_events[-1]
-    while True:
-        raw = await recv()
-        at = arrivals.popleft() if arrivals else perf_counter()
-        if type(raw) is not str:
-            failures.append(Failure("protocol_error", "binary frame (v1 is text only)"))
-            continue
-        try:
-            message = loads(raw)
-        except ValueError as exc:
-            _note(failures, classify(exc, connected=True, timeout_s=spec.timeout_s))
-            continue
-        received.append((at, message))
-        if is_end(message, user_id, chat_ref, last):
-            return
-
-
-async def _close(
-    ws: ClientConnection | None, deadline: float
-) -> tuple[int | None, str, int | None]:
+async def _close(ws: ClientConnection | None, deadline: float) -> tuple[int | None, str, int | None]:
     """Close 1000 (a no-op when already closed): received code, reason, and sent code.
 
     A busy server may take a while to answer the close; it gets until the
@@ -174,7 +105,7 @@ async def _close(
     if ws is None:
         return None, "", None
     ws.close_timeout = max(CLOSE_GRACE_S, deadline - perf_counter())
-    await ws.close(NORMAL_CLOSE)
+    await ws.close(1000)
     sent = ws.protocol.close_sent
     return ws.close_code, ws.close_reason or "", sent.code if sent else None
 
@@ -183,26 +114,60 @@ def _ms(start: float, at: float | None) -> float | None:
     return None if at is None else (at - start) * 1000.0
 
 
+def _since(ms: float | None, start_ms: float | None) -> float | None:
+    return None if ms is None or start_ms is None else ms - start_ms
+
+
+async def _converse(reader: Reader, plan: Plan, spec: SessionSpec) -> None:
+    """After the upgrade: the auth message, the handshake steps, the chat, and the reading."""
+    profile = spec.profile
+    expected = profile.connect.expect_subprotocol
+    if expected and reader.ws.subprotocol != expected:
+        got = reader.ws.subprotocol
+        reader.fail("protocol_error", f"server selected subprotocol {got!r}, expected {expected!r}")
+        return
+    if spec.auth_mode == "message":
+        await reader.send(profile.auth.message)
+    for index, step in enumerate(profile.handshake):
+        if not await reader.step(index, step, plan.steps[index]):
+            return
+    reader.sent_at = perf_counter()
+    for frame in profile.chat.send:
+        await reader.send(frame)
+    await reader.read(plan.run)
+
+
 async def run_session(spec: SessionSpec) -> SessionResult:
     """Run one session and describe it; never raises for a target problem."""
     started_at = datetime.now(UTC)
     t0 = perf_counter()
-    chat_ref = uuid4().hex
-    received: list[tuple[float, Any]] = []
-    failures: list[Failure] = []
+    profile = spec.profile
+    plan = plan_for(profile)
+    request_id = uuid4().hex
+    values = {
+        "token": spec.token, "token_b64url": token_b64url(spec.token), "user_id": spec.user_id,
+        "request_id": request_id, "nonce": spec.nonce, **message_values(spec.message),
+    }  # fmt: skip
+    hidden = _secrets(spec.token)
+    codec = codec_for(profile)
+    reader = Reader(spec, plan, codec, values, hidden)
+    if spec.trace is not None:
+        spec.trace.bind(stream.rules_for(profile, spec.expected_events), hidden)
     ws: StampedConnection | None = None
-    connected_at = sent_at = None
+    connected_at = None
     http_status = None
     try:
         async with asyncio.timeout(spec.timeout_s):
-            ws = cast(StampedConnection, await connect_as(spec.target, spec.token, spec.auth_mode))
+            url = codec.url(spec.target)
+            fill_one = lambda text: fill(text, values)  # noqa: E731 - the connect's one filler
+            ws = cast(StampedConnection, await connect_for(profile, url, spec.auth_mode, fill_one))
             connected_at = perf_counter()
-            chat = json.dumps({"type": "chat", "id": chat_ref, "text": spec.message})
-            sent_at = perf_counter()
-            await ws.send(chat)
-            await _read(ws, spec, chat_ref, received, failures)
+            reader.attach(ws)
+            await _converse(reader, plan, spec)
     except TARGET_ERRORS as exc:
-        _note(failures, classify(exc, connected=ws is not None, timeout_s=spec.timeout_s))
+        failure = classify(exc, connected=ws is not None, timeout_s=spec.timeout_s)
+        if failure is not None:
+            reader.failures.append(failure)
         http_status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
     except BaseException:  # cancelled (or a bug): drop the socket rather than leak it
         if ws is not None:
@@ -210,17 +175,42 @@ async def run_session(spec: SessionSpec) -> SessionResult:
         raise
     close_code, close_reason, sent_code = await _close(ws, t0 + spec.timeout_s)
     ended_at = perf_counter()
-    verdict = checks.assess(
-        [((at - t0) * 1000.0, m) for at, m in received],
+    return _record(spec, reader, request_id, t0, started_at, (connected_at, reader.sent_at, ended_at),
+                   (close_code, redact(close_reason, hidden), sent_code), http_status)
+
+
+def _record(
+    spec: SessionSpec,
+    reader: Reader,
+    request_id: str,
+    t0: float,
+    started_at: datetime,
+    times: tuple[float | None, float | None, float],
+    close: tuple[int | None, str, int | None],
+    http_status: int | None,
+) -> SessionResult:
+    """Judge what the session saw and build its record (texts already redacted)."""
+    connected_at, sent_at, ended_at = times
+    close_code, close_reason, sent_code = close
+    profile = spec.profile
+    failures = reader.failures
+    if close_code in profile.auth.refused_close:
+        detail = f"closed with {close_code}" + (f" ({close_reason})" if close_reason else "")
+        failures.insert(0, Failure("refused", line(detail)))
+    sent_ms = _ms(t0, sent_at)
+    verdict = stream.assess(
+        [((at - t0) * 1000.0, m) for at, m in reader.received],
+        stream.rules_for(profile, spec.expected_events),
         user_id=spec.user_id,
-        chat_ref=chat_ref,
-        expected=spec.expected_events,
+        request_id=request_id,
+        sent_ms=sent_ms if sent_ms is not None else float("inf"),
+        canary_foreign=reader.canary_foreign,
     )
     outcome, reason, error = checks.judge(
-        verdict, failures=failures, close_code=close_code, close_reason=close_reason
-    )
-    sent_ms = _ms(t0, sent_at)
-    return SessionResult(
+        verdict, failures=failures, close_code=close_code, close_reason=close_reason,
+        normal=profile.close.normal,
+    )  # fmt: skip
+    result = SessionResult(
         run_id=spec.run_id,
         probe=spec.probe,
         target=spec.target,
@@ -245,9 +235,9 @@ async def run_session(spec: SessionSpec) -> SessionResult:
         db_ms=verdict.db_ms,
         outcome=outcome,
         reason=reason,
-        error=error,
+        error=redact(error, reader.hidden),
+        profile=profile.name,
     )
-
-
-def _since(ms: float | None, start_ms: float | None) -> float | None:
-    return None if ms is None or start_ms is None else ms - start_ms
+    if spec.trace is not None:
+        spec.trace.record(result)
+    return result

@@ -141,6 +141,7 @@ def test_csv_export_makes_formula_cells_inert(run_slawatch: Run, tmp_path: Path)
         "run_id",
         "probe",
         "target",
+        "profile",
         "runner",
         "user_id",
         "started_at",

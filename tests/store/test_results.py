@@ -464,6 +464,7 @@ def test_sessions_between_gives_flat_export_rows_in_order(store: ResultStore) ->
     assert rows[1] == {
         "run_id": "r-full",
         "probe": "chat",
+        "profile": "agent-chat-v1",
         "target": "ws://a/ws",
         "runner": "eu-1",
         "user_id": "u2",

@@ -1,0 +1,186 @@
+"""Reading a session's frames as its profile says: the hot path of every probe.
+
+``Plan`` is a profile compiled for reading (per phase, which event types
+end it and how); ``Reader`` moves frames for one session: it sends filled
+templates, decodes what arrives with the codec, stamps and keeps every
+event for the judge, answers heartbeats, notes canaries of other users, and
+returns when the phase's ending event arrives. Judging the stream is
+``probes.judging.stream``'s, after the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from probes.judging.stream import Failure, Rules, describe, rules_for
+from probes.profiles.model import Profile, Step
+from probes.profiles.paths import compile_path, lookup
+from probes.profiles.templates import fill
+from probes.records import Reason
+from probes.target.connection import StampedConnection, line
+from probes.target.frames import CONTROL, Codec, FrameError
+
+if TYPE_CHECKING:
+    from probes.target.session import SessionSpec
+
+NONCE_PREFIX = "slwn"
+NONCE = re.compile(NONCE_PREFIX + "[0-9a-f]{16}")
+# What an event type does to the phase being read.
+DONE, ERROR, REFUSED, REPLY, OK, FAIL = "done", "error", "refused", "reply", "ok", "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Per phase, event type -> action; and the heartbeat replies by type."""
+
+    run: Mapping[str, str]
+    steps: tuple[Mapping[str, str], ...]
+    replies: Mapping[str, str]
+    rules: Rules
+
+
+def _phase(profile: Profile, own: Mapping[str, str]) -> dict[str, str]:
+    actions = {kind: REFUSED for kind in profile.auth.refused_events}
+    actions.update(own)
+    actions.update({r.when_type: REPLY for r in profile.heartbeat.reply})
+    return actions
+
+
+@lru_cache(maxsize=64)
+def plan_for(profile: Profile) -> Plan:
+    """``profile`` compiled for reading (once per profile)."""
+    m = profile.milestones
+    run = {kind: ERROR for kind in m.error} | {kind: DONE for kind in m.done}
+    steps = tuple(
+        _phase(profile, {kind: FAIL for kind in s.fail} | {kind: OK for kind in s.expect})
+        for s in profile.handshake
+    )
+    return Plan(
+        run=_phase(profile, run),
+        steps=steps,
+        replies={r.when_type: r.send for r in profile.heartbeat.reply},
+        rules=rules_for(profile),
+    )
+
+
+class Reader:
+    """One session's frames: what was received (with arrival times) and what went wrong."""
+
+    def __init__(
+        self, spec: SessionSpec, plan: Plan, codec: Codec, values: dict[str, str],
+        hidden: tuple[str, ...],
+    ) -> None:  # fmt: skip
+        self.spec, self.plan, self.codec, self.values, self.hidden = spec, plan, codec, values, hidden
+        self.received: list[tuple[float, Any]] = []
+        self.failures: list[Failure] = []
+        self.canary_foreign: set[int] = set()
+        self.sent_at: float | None = None  # when the first chat frame was sent
+        self.ws: StampedConnection = None  # type: ignore[assignment]  # set by attach
+        p = spec.profile
+        self._correlate = compile_path(p.chat.correlate_path)
+        self._user = compile_path(p.isolation.user_path)
+        self._canary = p.isolation.canary
+        self._fatal = p.milestones.error_fatal
+        self._trace = spec.trace
+
+    def attach(self, ws: StampedConnection) -> None:
+        self.ws = ws
+
+    def fail(self, reason: Reason, detail: str) -> None:
+        self.failures.append(Failure(reason, line(detail)))
+
+    async def send(self, template: str, event: Any = None) -> None:
+        text = fill(template, self.values, event)
+        if self._trace is not None:
+            self._trace.sent(text)
+        await self.ws.send(text)
+
+    def _belongs(self, value: Any) -> bool:
+        """This chat's event: the request id where the profile correlates, not another user's."""
+        if self._correlate and lookup(value, self._correlate) != self.values["request_id"]:
+            return False
+        uid = lookup(value, self._user) if self._user else None
+        return uid is None or uid == self.spec.user_id
+
+    def _foreign_canary(self, raw: str | bytes) -> bool:
+        own = self.spec.nonce
+        text = raw if type(raw) is str else raw.decode("utf-8", "replace")
+        return any(n != own for n in NONCE.findall(text))
+
+    async def _flush(self) -> None:
+        outgoing = self.codec.outgoing
+        while outgoing:
+            text = outgoing.pop(0)
+            if self._trace is not None:
+                self._trace.sent(text, control=True)
+            await self.ws.send(text)
+
+    async def read(self, actions: Mapping[str, str]) -> str:
+        """Read until an event ends this phase; returns its action (DONE, OK, FAIL, ...)."""
+        ws, decode, rules, received = self.ws, self.codec.decode, self.plan.rules, self.received
+        recv, arrivals, trace, errors_by_path = ws.recv, ws.arrivals, self._trace, rules.error_if_present
+        while True:
+            raw = await recv()
+            at = arrivals.popleft() if arrivals else perf_counter()
+            try:
+                value = decode(raw)
+            except FrameError as exc:
+                self.fail("protocol_error", str(exc))
+                if trace is not None:
+                    trace.received(raw, None, f"unreadable: {exc}")
+                continue
+            if self.codec.outgoing:
+                await self._flush()
+            if value is CONTROL:
+                if trace is not None:
+                    trace.received(raw, None, "transport packet (answered by the codec)")
+                continue
+            index = len(received)
+            received.append((at, value))
+            if self._canary and self._foreign_canary(raw):
+                self.canary_foreign.add(index)
+            kind = rules.event_type(value)
+            action = actions.get(kind) if kind is not None else None
+            if action is None and errors_by_path and kind is not None and rules.is_error(kind, value):
+                action = ERROR
+            if trace is not None:
+                trace.received(raw, kind, trace.milestone(kind, value, action))
+            if action is None:
+                continue
+            if action == REPLY:
+                await self.send(self.plan.replies[kind], value)  # type: ignore[index]
+                continue
+            if action in (DONE, ERROR) and (index in self.canary_foreign or not self._belongs(value)):
+                continue
+            if action == REFUSED:
+                self.fail("refused", f"{describe(kind, value, rules)} ({kind})")  # type: ignore[arg-type]
+            if action == ERROR and not self._fatal:
+                continue
+            return action
+
+    async def step(self, index: int, step: Step, actions: Mapping[str, str]) -> bool:
+        """One handshake step: send its frame, wait for an ``expect`` type; False when it failed."""
+        if step.send:
+            await self.send(step.send)
+        try:
+            async with asyncio.timeout(step.timeout_s) as scope:
+                action = await self.read(actions)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            wanted = " or ".join(step.expect)
+            self.fail("protocol_error", f"handshake step {index + 1}: no {wanted} within {step.timeout_s:g} s")
+            return False
+        if action == OK:
+            return True
+        if action == FAIL:
+            last = self.received[-1][1]
+            kind = self.plan.rules.event_type(last) or "?"
+            self.fail("protocol_error", f"handshake step {index + 1}: {kind}: {describe(kind, last, self.plan.rules)}")
+        return False
