@@ -50,6 +50,9 @@ from probes.target.round import fewer_collections, run_round
 from probes.target.session import SessionSpec, run_session
 from probes.target.tokens import mint_token
 
+sys.path.insert(0, str(Path(__file__).parent))
+from baseline import session_v0
+
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 SERVER = Path(__file__).with_name("minimal_server.py")
 MESSAGE = "What is 12 * 7?"
@@ -113,6 +116,25 @@ async def probe(url: str, users: list[tuple[str, str]]) -> tuple[int, list[float
     return sum(r.outcome == "ok" for r in results), errors
 
 
+async def probe_before(url: str, users: list[tuple[str, str]]) -> tuple[int, list[float]]:
+    """The same as ``probe`` with the session as it was before protocol profiles."""
+    specs = [
+        session_v0.SessionSpec(
+            "bench", "bench", url, "bench", user_id, token, "header", MESSAGE, EVENTS, 30.0
+        )
+        for user_id, token in users
+    ]
+    with fewer_collections():
+        results = await asyncio.gather(*(session_v0.run_session(s) for s in specs))
+    errors = [
+        r.started_at.timestamp() * 1000 + e.ms - e.server_ts
+        for r in results
+        for e in r.events
+        if e.server_ts is not None
+    ]
+    return sum(r.outcome == "ok" for r in results), errors
+
+
 async def bare_session(url: str, token: str, errors: list[float], defaults: bool) -> bool:
     headers = {"Authorization": f"Bearer {token}"}
     protocols = [Subprotocol("agent-chat.v1")]
@@ -142,8 +164,10 @@ def bare(
 
 
 BASE = "bare, same options"
+PROBE, BEFORE = "probe (run_session, as run_round)", "probe before profiles (frozen copy)"
 VARIANTS = {
-    "probe (run_session, as run_round)": probe,
+    PROBE: probe,
+    BEFORE: probe_before,
     BASE: bare(defaults=False),
     "bare, same options + probe's GC setting": bare(defaults=False, relaxed_gc=True),
     "bare, websockets defaults": bare(defaults=True),
@@ -160,6 +184,7 @@ async def table(url: str, sizes: list[int], repeats: int) -> None:
     print("| users | variant | complete | round s | sessions/s | client CPU ms/session", end="")
     print(" | CPU vs bare | timing error p50 / p95 ms |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ratios: list[float] = []
     for users in sizes:
         runs: dict[str, list[Run]] = {name: [] for name in VARIANTS}
         for _ in range(repeats):
@@ -167,6 +192,10 @@ async def table(url: str, sizes: list[int], repeats: int) -> None:
                 batch = tokens(users)
                 runs[name].append(await measure(lambda v=variant, b=batch: v(url, b), users))
         base = statistics.median(r.cpu_ms_per_session for r in runs[BASE])
+        ratios.append(
+            statistics.median(r.cpu_ms_per_session for r in runs[PROBE])
+            / statistics.median(r.cpu_ms_per_session for r in runs[BEFORE])
+        )
         for name, rs in runs.items():
             cpu = statistics.median(r.cpu_ms_per_session for r in rs)
             errors = [e for r in rs for e in r.errors_ms]
@@ -177,6 +206,8 @@ async def table(url: str, sizes: list[int], repeats: int) -> None:
                 f"| {pct(errors, 0.5):.2f} / {pct(errors, 0.95):.2f} |",
                 flush=True,
             )
+    sizes_text = ", ".join(f"{n}: {r:.3f}x" for n, r in zip(sizes, ratios, strict=True))
+    print(f"\nprobe CPU per session, profiles / before profiles: {sizes_text}")
 
 
 async def idle_error(url: str, sessions: int) -> None:

@@ -284,12 +284,14 @@ def _password_hash(raw: Any) -> str:
 def _memory(raw: Any) -> str:
     text = _nonempty(raw)
     kind, _, rest = text.partition(":")
-    if text in ("healthz", "off") or (kind == "prometheus" and urlsplit(rest).scheme in ("http", "https")):
+    if text in ("healthz", "off") or (
+        kind == "prometheus" and urlsplit(rest).scheme in ("http", "https")
+    ):
         return text
     if (kind == "pid" and rest.isdigit()) or (kind == "pidfile" and rest):
         return text
     raise ValueError(
-        "must be healthz, prometheus:URL[#metric], pid:N, pidfile:PATH or off, " f"got {text!r}"
+        f"must be healthz, prometheus:URL[#metric], pid:N, pidfile:PATH or off, got {text!r}"
     )
 
 
@@ -378,9 +380,7 @@ def _convert(path: str, table: Any, section: str) -> dict[str, Any]:
     return out
 
 
-def _probe(
-    path: str, table: Any, defined: tuple[Profile, ...], base: Path | None
-) -> ProbeSettings:
+def _probe(path: str, table: Any, defined: tuple[Profile, ...], base: Path | None) -> ProbeSettings:
     values = _convert(path, table, "probes")
     if "profile_ref" in values:
         try:
@@ -455,9 +455,7 @@ def parse_settings(text: str, *, base: Path | None = None) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"runner: {exc}") from None
     defined = config_profiles(_array(doc, "profiles"))
-    probes = [
-        _probe(f"probes[{i}]", t, defined, base) for i, t in enumerate(_array(doc, "probes"))
-    ]
+    probes = [_probe(f"probes[{i}]", t, defined, base) for i, t in enumerate(_array(doc, "probes"))]
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
     _unique("probes", [p.name for p in probes])
     _unique("slo", [s.name for s in slos])

@@ -13,20 +13,24 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time
 from probes.cli.processes import backend_argv, dashboard_argv
+from probes.cli.profiles import check_credentials
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.verdict import evaluate_window
 from probes.passwords import make_password_hash
+from probes.profiles.registry import resolve
 from probes.records import Filters, RoundResult
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
-from probes.target.tokens import mint_token
+from probes.target.tokens import mint_token, static_secret
+from probes.target.trace import Trace
 
 # --- up / backend / run / dashboard ------------------------------------------------
 
@@ -46,6 +50,7 @@ def backend(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     secret = jwt_secret()
     assert secret is not None
+    check_credentials(settings)
 
     async def main() -> None:
         with open_store(settings) as store:
@@ -104,6 +109,9 @@ def probe_settings(args: argparse.Namespace, settings: Settings) -> ProbeSetting
         changes["auth"] = args.auth
     if args.healthz:
         changes["healthz"] = args.healthz
+    if args.profile:
+        changes["profile"] = resolve(args.profile, settings.profiles, base=Path.cwd())
+        changes["profile_ref"] = args.profile
     return replace(chosen, **changes)  # type: ignore[arg-type]
 
 
@@ -113,9 +121,11 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
     secret = jwt_secret()
     assert secret is not None
     chosen = probe_settings(args, settings)
-    progress = sys.stderr if sys.stderr.isatty() else None
+    static_secret(chosen.profile)
+    progress = sys.stderr if sys.stderr.isatty() and not args.trace else None
+    trace = Trace(print) if args.trace else None
     started = datetime.now(UTC)
-    rounds = asyncio.run(_probe_rounds(chosen, settings, secret, args.rounds, progress))
+    rounds = asyncio.run(_probe_rounds(chosen, settings, secret, args.rounds, progress, trace))
     finished = datetime.now(UTC)
     with open_store(settings) as store:
         for result in rounds:
@@ -139,7 +149,12 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _probe_rounds(
-    chosen: ProbeSettings, settings: Settings, secret: str, count: int, progress: TextIO | None
+    chosen: ProbeSettings,
+    settings: Settings,
+    secret: str,
+    count: int,
+    progress: TextIO | None,
+    trace: Trace | None = None,
 ) -> list[RoundResult]:
     results: list[RoundResult] = []
     for i in range(count):
@@ -157,6 +172,7 @@ async def _probe_rounds(
             secret=secret,
             memory=memory_source(chosen),
             now=lambda: datetime.now(UTC),
+            trace=trace if i == 0 else None,
         )
         results.append(result)
         if progress:
@@ -171,6 +187,12 @@ async def _probe_rounds(
 
 
 # --- report / export / token / hash-password --------------------------------------------
+
+
+def profiles(args: argparse.Namespace, settings: Settings) -> int:
+    from probes.cli import profiles as listing
+
+    return listing.command(args, settings)
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:

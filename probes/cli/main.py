@@ -59,7 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=("header", "subprotocol", "both"))
     p.add_argument("--healthz", help='target /healthz URL, or "off"')
     p.add_argument("--gate", action="store_true", help="exit 1 if any objective is broken")
+    p.add_argument("--profile", help="protocol profile: a built-in or config name, or a file")
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="print every frame of the first user's session, how the profile read it, the record",
+    )
     p.set_defaults(func=commands.probe)
+
+    p = sub.add_parser("profiles", help="the protocol profiles in force; `show NAME` prints one")
+    _common(p)
+    p.add_argument("action", nargs="?", choices=("show",), help="show: print one as TOML")
+    p.add_argument("name", nargs="?", help="a profile name or a profile file")
+    p.set_defaults(func=commands.profiles)
 
     p = sub.add_parser("dashboard", help="the Streamlit dashboard alone")
     _common(p)

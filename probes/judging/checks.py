@@ -33,7 +33,7 @@ SERVER_ERROR_FIRST: tuple[str, ...] = (
 def tools_paired(own: Sequence[Mapping[str, Any]]) -> bool:
     """Every ``tool_executing`` is followed by a ``tool_completed`` for the same tool."""
     rules = stream.rules_for(builtin(DEFAULT_PROFILE))
-    return stream.tools_paired([(m.get("type"), m) for m in own], rules)
+    return stream.tools_paired([(str(m.get("type")), m) for m in own], rules)
 
 
 def assess(

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from probes.profiles.model import Profile
@@ -104,6 +104,7 @@ class Rules:
     seq_keys: Keys
     seq_start: int | None
     seq_required: bool
+    flat: tuple[Any, ...] | None = None  # top-level keys of every path, when all are one key
 
     def event_type(self, value: Any) -> str | None:
         """The event's type, or None when it has none (a malformed message)."""
@@ -111,7 +112,9 @@ class Rules:
             if type(value) is dict:
                 return next((k for k in self.type_from_keys if k in value), None)
             return None
-        kind = lookup(value, self.type_keys)
+        keys = self.type_keys
+        one = len(keys) == 1 and type(value) is dict
+        kind = value.get(keys[0]) if one else lookup(value, keys)
         return kind if type(kind) is str else None
 
     def done_ok(self, value: Any) -> bool:
@@ -123,11 +126,29 @@ class Rules:
         return any(lookup(value, keys) is not None for keys in self.error_if_present)
 
 
-@lru_cache(maxsize=64)
+_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Profile, Rules]] = {}
+
+
 def rules_for(profile: Profile, required: tuple[str, ...] = ()) -> Rules:
-    """``profile`` compiled for ``assess``; ``required`` (when given) replaces its list."""
+    """``profile`` compiled for ``assess``; ``required`` (when given) replaces its list.
+
+    Cached by the profile object's identity (hashing a whole profile per session
+    cost more than the judging): a round hands every session the same object.
+    """
+    key = (id(profile), required)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    if len(_COMPILED) > 256:
+        _COMPILED.clear()
+    rules = _compile(profile, required)
+    _COMPILED[key] = (profile, rules)
+    return rules
+
+
+def _compile(profile: Profile, required: tuple[str, ...]) -> Rules:
     m, c, i = profile.milestones, profile.completion, profile.isolation
-    return Rules(
+    rules = Rules(
         type_keys=compile_path(profile.events.type_path),
         type_from_keys=profile.events.type_from_keys,
         ignore=frozenset(profile.events.ignore),
@@ -155,17 +176,22 @@ def rules_for(profile: Profile, required: tuple[str, ...] = ()) -> Rules:
         seq_start=c.seq_start,
         seq_required=c.seq_required,
     )
+    return replace(rules, flat=_flat(rules))
 
 
 def _find(value: Any, key: str, depth: int = 4) -> Any:
     """The first ``key`` in ``value``'s objects, depth first (for an error's code/message)."""
     if depth < 0:
         return None
-    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    items = (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    )
     for k, v in items:
         if k == key and isinstance(v, str | int) and not isinstance(v, bool):
             return v
-    for _, v in value.items() if type(value) is dict else enumerate(value) if type(value) is list else ():
+    for _, v in (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    ):
         found = _find(v, key, depth - 1)
         if found is not None:
             return found
@@ -188,8 +214,12 @@ def _int(value: Any) -> int | None:
 
 
 def _subsequence(types: Sequence[str], required: Sequence[str]) -> bool:
-    it = iter(types)
-    return all(any(t == r for t in it) for r in required)
+    """``required`` appears in ``types`` in this order (other types may come between)."""
+    at = 0
+    for kind in types:
+        if at < len(required) and kind == required[at]:
+            at += 1
+    return at == len(required)
 
 
 def tools_paired(own: Sequence[tuple[str, Any]], rules: Rules) -> bool:
@@ -206,22 +236,27 @@ def tools_paired(own: Sequence[tuple[str, Any]], rules: Rules) -> bool:
     return not pending
 
 
+def _count(types: list[str], of: frozenset[str]) -> int:
+    return sum(types.count(kind) for kind in of)
+
+
 def _order_ok(own: Sequence[tuple[str, Any]], seqs: Sequence[int], rules: Rules) -> bool:
     if rules.seq_keys:
         if rules.seq_required and len(seqs) != len(own):
             return False
-        if any(a >= b for a, b in zip(seqs, seqs[1:], strict=False)):
-            return False
+        for a, b in pairwise(seqs):
+            if a >= b:
+                return False
     if rules.order != "ordered":
         return True
     types = [kind for kind, _ in own]
     if not types or not _subsequence(types, rules.required):
         return False
-    if rules.start and (types[0] not in rules.start or sum(t in rules.start for t in types) != 1):
+    if rules.start and (types[0] not in rules.start or _count(types, rules.start) != 1):
         return False
     if types[-1] not in rules.done or not rules.done_ok(own[-1][1]):
         return False
-    if sum(t in rules.done for t in types) != 1:
+    if _count(types, rules.done) != 1:
         return False
     return not (rules.tool_start or rules.tool_end) or tools_paired(own, rules)
 
@@ -239,13 +274,55 @@ def _missing(types: Counter[str], rules: Rules, done_ok: bool) -> tuple[str, ...
 def _db_ms(raw: Any) -> dict[str, float]:
     if type(raw) is not dict:
         return {}
-    return {
-        str(k): float(v) for k, v in raw.items() if type(v) is int or type(v) is float
-    }
+    return {str(k): float(v) for k, v in raw.items() if type(v) is int or type(v) is float}
+
+
+# (index in received, ms, type, value, user id, correlation, run id, constants, seq, ts)
+Seen = tuple[int, float, str, Any, Any, Any, Any, tuple[Any, ...], Any, Any]
+
+
+def _one_key(keys: Keys) -> str | None:
+    return keys[0] if len(keys) == 1 and type(keys[0]) is str else None
+
+
+def _flat(rules: Rules) -> tuple[Any, ...] | None:
+    """(user, correlate, seq, ts keys, run id keys, constant keys) when every path the
+    judge reads is one top-level key (agent-chat v1's case), else None."""
+    paths = (rules.user, rules.correlate, rules.seq_keys, rules.ts_keys)
+    if not all(not k or _one_key(k) for k in (*paths, *rules.run_ids, *rules.constants)):
+        return None
+    return (
+        *(_one_key(k) for k in paths),
+        tuple(_one_key(k) for k in rules.run_ids),
+        tuple(_one_key(k) for k in rules.constants),
+    )
+
+
+def _fields(typed: Sequence[tuple[int, float, str, Any]], rules: Rules) -> list[Seen]:
+    """Every path the rules read, read once per event (top-level keys straight from the dict)."""
+    flat = rules.flat
+    uk, ck, sk, tk, rks, cks = flat or (None, None, None, None, (), ())
+    out: list[Seen] = []
+    for index, ms, kind, value in typed:
+        if flat is not None and type(value) is dict:
+            get = value.get
+            rid = next((r for k in rks if (r := get(k)) is not None), None) if rks else None
+            out.append((
+                index, ms, kind, value, get(uk) if uk else None, get(ck) if ck else None, rid,
+                tuple([get(k) for k in cks]), get(sk) if sk else None, get(tk) if tk else None,
+            ))  # fmt: skip
+            continue
+        rid = next((r for k in rules.run_ids if (r := lookup(value, k)) is not None), None)
+        out.append((
+            index, ms, kind, value, lookup(value, rules.user), lookup(value, rules.correlate),
+            rid, tuple(lookup(value, k) for k in rules.constants),
+            lookup(value, rules.seq_keys), lookup(value, rules.ts_keys),
+        ))  # fmt: skip
+    return out
 
 
 def _references(
-    typed: Sequence[tuple[int, float, str, Any]],
+    seen: Sequence[Seen],
     rules: Rules,
     user_id: str,
     request_id: str,
@@ -258,21 +335,16 @@ def _references(
     Without: the first value of each constant on an event of this chat.
     """
     refs: list[Any] = [None] * len(rules.constants)
-    for index, _, _, value in typed:
-        uid = lookup(value, rules.user) if rules.user else None
+    for index, _, _, _, uid, corr, rid, consts, _, _ in seen:
         if (uid is not None and uid != user_id) or index in canary_foreign:
             continue
-        if rules.correlate and lookup(value, rules.correlate) != request_id:
+        if rules.correlate and corr != request_id:
             continue
         if rules.run_ids:
-            rid = next((r for k in rules.run_ids if (r := lookup(value, k)) is not None), None)
             if rid is not None and (uid is not None or not rules.user):
-                return rid, [lookup(value, k) for k in rules.constants]
+                return rid, list(consts)
             continue
-        refs = [
-            r if r is not None else lookup(value, k)
-            for r, k in zip(refs, rules.constants, strict=True)
-        ]
+        refs = [r if r is not None else c for r, c in zip(refs, consts, strict=True)]
     return None, refs
 
 
@@ -298,44 +370,54 @@ def assess(
             malformed += 1
         elif kind not in rules.ignore:
             typed.append((index, ms, kind, value))
-    run_id, refs = _references(typed, rules, user_id, request_id, canary_foreign)
+    seen = _fields(typed, rules)
+    run_id, refs = _references(seen, rules, user_id, request_id, canary_foreign)
     events: list[Event] = []
     own: list[tuple[str, Any]] = []
     own_ms: list[tuple[float, str, Any]] = []
+    seqs: list[int] = []
     errors: list[str] = []
-    for index, ms, kind, value in typed:  # one pass: this runs once per session at full load
-        uid = lookup(value, rules.user) if rules.user else None
+    foreign_count = 0
+    check_errors = bool(rules.error or rules.error_if_present)
+    for index, ms, kind, value, uid, corr, rid, consts, seq, ts in seen:  # the hot loop
         foreign = (uid is not None and uid != user_id) or index in canary_foreign
-        for keys, ref in zip(rules.constants, refs, strict=True):
-            got = lookup(value, keys)
-            foreign = foreign or (got is not None and ref is not None and got != ref)
-        seq = _int(lookup(value, rules.seq_keys)) if rules.seq_keys else None
-        ts = lookup(value, rules.ts_keys) if rules.ts_keys else None
+        if refs and not foreign:
+            for c, r in zip(consts, refs, strict=True):
+                if c is not None and r is not None and c != r:
+                    foreign = True
+        seq = seq if type(seq) is int else None
         ts = float(ts) if type(ts) is float or type(ts) is int else None
         events.append(Event(kind, ms, seq, ts, foreign))
         if foreign:
+            foreign_count += 1
             continue
-        if rules.correlate and lookup(value, rules.correlate) not in (None, request_id):
+        if (corr is not None and corr != request_id) or (rid is not None and rid != run_id):
             continue
-        rid = next((r for k in rules.run_ids if (r := lookup(value, k)) is not None), None)
-        if rid is not None and rid != run_id:
-            continue
-        if rules.is_error(kind, value):
+        if check_errors and rules.is_error(kind, value):
             errors.append(describe(kind, value, rules))
         if ms >= sent_ms:
             own.append((kind, value))
             own_ms.append((ms, kind, value))
-    counts = Counter(kind for kind, _ in own)
-    done = next(((ms, v) for ms, k, v in own_ms if k in rules.done and rules.done_ok(v)), None)
-    not_ok = [describe(k, v, rules) for _, k, v in own_ms if k in rules.done and not rules.done_ok(v)]
-    seqs = [s for _, v in own if (s := _int(lookup(v, rules.seq_keys))) is not None] if rules.seq_keys else []
-    first = next((ms for ms, k, _ in own_ms if not rules.first or k in rules.first), None)
+            if seq is not None:
+                seqs.append(seq)
+    counts = Counter([kind for kind, _ in own])
+    done: tuple[float, Any] | None = None
+    first: float | None = None
+    not_ok: list[str] = []
+    for ms, kind, value in own_ms:
+        if first is None and (not rules.first or kind in rules.first):
+            first = ms
+        if kind in rules.done:
+            if not rules.done_ok(value):
+                not_ok.append(describe(kind, value, rules))
+            elif done is None:
+                done = (ms, value)
     return Verdict(
         events=tuple(events),
         missing_events=_missing(counts, rules, done is not None),
         order_ok=_order_ok(own, seqs, rules),
         seq_gaps=seq_gaps(seqs, start=rules.seq_start),
-        foreign_events=sum(e.foreign for e in events),
+        foreign_events=foreign_count,
         malformed=malformed,
         agent_run_id=None if run_id is None else str(run_id),
         db_ms=_db_ms(lookup(done[1], rules.db_ms_keys)) if done and rules.db_ms_keys else {},

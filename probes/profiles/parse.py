@@ -71,9 +71,7 @@ def _bool(raw: Any) -> bool:
 
 def _ints(low: int, high: int) -> Conv:
     def conv(raw: Any) -> tuple[int, ...]:
-        if not isinstance(raw, list) or not all(
-            type(x) is int and low <= x <= high for x in raw
-        ):
+        if not isinstance(raw, list) or not all(type(x) is int and low <= x <= high for x in raw):
             raise ValueError(f"must be a list of integers from {low} to {high}")
         return tuple(raw)
 
@@ -114,9 +112,7 @@ def _interval(raw: Any) -> float | None:
 
 
 def _counts(raw: Any) -> tuple[tuple[str, int], ...]:
-    if not isinstance(raw, Mapping) or not all(
-        type(v) is int and v >= 1 for v in raw.values()
-    ):
+    if not isinstance(raw, Mapping) or not all(type(v) is int and v >= 1 for v in raw.values()):
         raise ValueError("must be a table of event type = count (at least 1)")
     return tuple((str(k), v) for k, v in raw.items())
 

@@ -91,7 +91,9 @@ def resolve(ref: str, defined: Iterable[Profile] = (), *, base: Path | None = No
     if ref in BUILTIN_NAMES:
         return builtin(ref)
     known = [*BUILTIN_NAMES, *(p.name for p in defined)]
-    raise ConfigError(f"profile {ref!r}: not a built-in, config or file profile ({', '.join(known)})")
+    raise ConfigError(
+        f"profile {ref!r}: not a built-in, config or file profile ({', '.join(known)})"
+    )
 
 
 def in_force(defined: Iterable[Profile] = ()) -> tuple[Profile, ...]:

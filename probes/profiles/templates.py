@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from probes.profiles.paths import compile_path, lookup
@@ -36,6 +37,7 @@ def token_b64url(token: str) -> str:
     return base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
 
 
+@lru_cache(maxsize=64)
 def message_values(message: str) -> dict[str, str]:
     """``{message}`` (escaped for inside a JSON string) and ``{message_json}`` (quoted)."""
     quoted = json.dumps(message)
@@ -47,17 +49,23 @@ def names_in(template: str) -> set[str]:
     return {m.group(1).split(":", 1)[0] for m in _PLACEHOLDER.finditer(template)}
 
 
+@lru_cache(maxsize=256)
+def _parts(template: str) -> tuple[str, ...]:
+    """Literal text and placeholder names, alternating (odd indices are names)."""
+    return tuple(_PLACEHOLDER.split(template))
+
+
+def _value(name: str, values: Mapping[str, str], event: Any) -> str:
+    if name.startswith("echo:"):
+        return json.dumps(lookup(event, compile_path(name[5:])))
+    if name == "now_ms":
+        return str(int(time.time() * 1000))
+    return values.get(name, "{" + name + "}")
+
+
 def fill(template: str, values: Mapping[str, str], event: Any = None) -> str:
     """``template`` with its placeholders replaced from ``values`` (and ``event`` for echo)."""
-    if "{" not in template:
+    parts = _parts(template)
+    if len(parts) == 1:
         return template
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("echo:"):
-            return json.dumps(lookup(event, compile_path(name[5:])))
-        if name == "now_ms":
-            return str(int(time.time() * 1000))
-        return values.get(name, match.group(0))
-
-    return _PLACEHOLDER.sub(replace, template)
+    return "".join(p if i % 2 == 0 else _value(p, values, event) for i, p in enumerate(parts))

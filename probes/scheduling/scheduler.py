@@ -22,7 +22,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from probes.config import ProbeSettings, Settings
 from probes.records import RoundResult, RoundStatus
 from probes.results import ResultStore
-from probes.target.memory import HealthzMemory, MemorySource
+from probes.target.memory import MemorySource
+from probes.target.memory_sources import source_for
 from probes.target.round import run_round
 
 log = logging.getLogger("slawatch.schedule")
@@ -36,9 +37,9 @@ def utc_now() -> datetime:
 
 
 def memory_source(probe: ProbeSettings) -> MemorySource | None:
-    """Where a probe reads its target's memory: ``/healthz`` unless turned off."""
-    url = probe.healthz_url
-    return HealthzMemory(url) if url else None
+    """Where a probe reads its target's memory: its ``memory`` setting (``/healthz`` by
+    default), each read bounded by a deadline (``probes.target.memory_sources``)."""
+    return source_for(probe)
 
 
 def round_without_sessions(

@@ -67,9 +67,7 @@ def _with_query(url: str, extra: list[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def connect_for(
-    profile: Profile, url: str, mode: AuthMode, fill: Callable[[str], str]
-) -> connect:
+def connect_for(profile: Profile, url: str, mode: AuthMode, fill: Callable[[str], str]) -> connect:
     """A websockets ``connect`` for one session of ``profile`` authenticating by ``mode``.
 
     No keepalive pings unless the profile asks (sessions are short), no forward

@@ -13,8 +13,8 @@ from uuid import uuid4
 
 from websockets.asyncio.client import ClientConnection
 
-from probes.records import AuthMode, DbTiming
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
+from probes.records import AuthMode, DbTiming
 from probes.target.connection import TARGET_ERRORS, classify, connect_as
 
 DB_BATCH = 10  # messages in the message_batch step

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-
 CONTROL: Any = object()  # a packet the codec consumed itself (open, ping, noop)
 
 

@@ -15,6 +15,7 @@ import asyncio
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
 from typing import cast
@@ -41,6 +42,7 @@ from probes.target.session import (
     run_session,
 )
 from probes.target.tokens import bad_token, mint_token, static_secret, wrong_static_secret
+from probes.target.trace import Trace
 
 GC_GEN0_THRESHOLD = 50_000  # during a round; measured: about a quarter less client CPU
 MEMORY_RESERVE_S = 1.0  # kept back from the sessions for the "after" memory sample
@@ -204,6 +206,7 @@ async def run_round(
     secret: str,
     memory: MemorySource | None,
     now: Callable[[], datetime],
+    trace: Trace | None = None,
 ) -> RoundResult:
     """Run one round of ``probe`` against its target; never raises for a target problem.
 
@@ -218,6 +221,8 @@ async def run_round(
     timeout_s = max(0.0, min(probe.session_timeout_s, deadline - perf_counter() - reserve))
     issued = now().timestamp()
     specs = _specs(probe, run_id, runner, secret, issued, timeout_s)
+    if trace is not None and specs:
+        specs[0] = replace(specs[0], trace=trace)
     with fewer_collections():
         results, auth_check, db = await asyncio.gather(
             asyncio.gather(*(run_session(spec) for spec in specs)),

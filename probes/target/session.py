@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import cast
-from urllib.parse import quote
 from uuid import uuid4
 
 from websockets.asyncio.client import ClientConnection
@@ -41,11 +40,11 @@ from probes.target.connection import (
 )
 from probes.target.frames import Codec, JsonCodec
 from probes.target.reading import NONCE_PREFIX, Plan, Reader, plan_for
+from probes.target.redaction import Secrets, redact
 from probes.target.socketio import SocketIoCodec
 from probes.target.trace import Trace
 
 __all__ = ["CLOSE_GRACE_S", "TARGET_ERRORS", "SessionSpec", "classify", "new_nonce", "run_session"]
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +83,9 @@ def codec_for(profile: Profile) -> Codec:
     return JsonCodec("v1 is text only" if profile.name == DEFAULT_PROFILE else "json is text only")
 
 
-def _secrets(token: str) -> tuple[str, ...]:
-    return tuple(s for s in dict.fromkeys((token, token_b64url(token), quote(token, safe=""))) if s)
-
-
-def redact(text: str, hidden: tuple[str, ...]) -> str:
-    """``text`` with every form of the session's token replaced."""
-    for secret in hidden:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-async def _close(ws: ClientConnection | None, deadline: float) -> tuple[int | None, str, int | None]:
+async def _close(
+    ws: ClientConnection | None, deadline: float
+) -> tuple[int | None, str, int | None]:
     """Close 1000 (a no-op when already closed): received code, reason, and sent code.
 
     A busy server may take a while to answer the close; it gets until the
@@ -145,12 +134,14 @@ async def run_session(spec: SessionSpec) -> SessionResult:
     plan = plan_for(profile)
     request_id = uuid4().hex
     values = {
-        "token": spec.token, "token_b64url": token_b64url(spec.token), "user_id": spec.user_id,
-        "request_id": request_id, "nonce": spec.nonce, **message_values(spec.message),
+        "token": spec.token, "user_id": spec.user_id, "request_id": request_id,
+        "nonce": spec.nonce, **message_values(spec.message),
     }  # fmt: skip
-    hidden = _secrets(spec.token)
+    if plan.uses_b64:
+        values["token_b64url"] = token_b64url(spec.token)
+    hidden = Secrets(spec.token)
     codec = codec_for(profile)
-    reader = Reader(spec, plan, codec, values, hidden)
+    reader = Reader(profile, plan, codec, values, hidden=hidden, nonce=spec.nonce, trace=spec.trace)
     if spec.trace is not None:
         spec.trace.bind(stream.rules_for(profile, spec.expected_events), hidden)
     ws: StampedConnection | None = None
@@ -175,8 +166,16 @@ async def run_session(spec: SessionSpec) -> SessionResult:
         raise
     close_code, close_reason, sent_code = await _close(ws, t0 + spec.timeout_s)
     ended_at = perf_counter()
-    return _record(spec, reader, request_id, t0, started_at, (connected_at, reader.sent_at, ended_at),
-                   (close_code, redact(close_reason, hidden), sent_code), http_status)
+    return _record(
+        spec,
+        reader,
+        request_id,
+        t0,
+        started_at,
+        (connected_at, reader.sent_at, ended_at),
+        (close_code, redact(close_reason, hidden), sent_code),
+        http_status,
+    )
 
 
 def _record(

@@ -17,9 +17,9 @@ from typing import Any
 
 from probes.judging.stream import Rules
 from probes.records import SessionResult
+from probes.target.redaction import Secrets, redact
 
 MAX_FRAME = 400
-REDACTED = "[redacted]"
 
 
 class Trace:
@@ -28,17 +28,16 @@ class Trace:
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self.rules: Rules | None = None
-        self.hidden: tuple[str, ...] = ()
+        self.hidden = Secrets("")
         self.t0 = perf_counter()
 
-    def bind(self, rules: Rules, hidden: tuple[str, ...]) -> None:
+    def bind(self, rules: Rules, hidden: Secrets) -> None:
         self.rules, self.hidden, self.t0 = rules, hidden, perf_counter()
 
     def _clean(self, text: str | bytes) -> str:
         if not isinstance(text, str):
             return f"<binary frame, {len(text)} bytes>"
-        for secret in self.hidden:
-            text = text.replace(secret, REDACTED)
+        text = redact(text, self.hidden)
         return text if len(text) <= MAX_FRAME else text[:MAX_FRAME] + f"... ({len(text)} chars)"
 
     def _line(self, arrow: str, text: str) -> None:
@@ -64,7 +63,11 @@ class Trace:
             return f"handshake step {'completed' if action == 'ok' else 'failed'}"
         if kind in rules.ignore:
             return "ignored (events.ignore)"
-        names = [name for name in ("start", "first", "tool_start", "tool_end") if kind in getattr(rules, name)]
+        names = [
+            name
+            for name in ("start", "first", "tool_start", "tool_end")
+            if kind in getattr(rules, name)
+        ]
         if kind in rules.done:
             names.append("done (ok)" if rules.done_ok(value) else "done, NOT ok (done_ok)")
         if rules.is_error(kind, value):
@@ -76,5 +79,7 @@ class Trace:
         for f in fields(result):
             value = getattr(result, f.name)
             if f.name == "events":
-                value = [f"{e.type}@{e.ms:.1f}ms" + (" FOREIGN" if e.foreign else "") for e in value]
+                value = [
+                    f"{e.type}@{e.ms:.1f}ms" + (" FOREIGN" if e.foreign else "") for e in value
+                ]
             self.write(f"  {f.name}: {value}")
