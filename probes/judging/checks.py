@@ -99,6 +99,9 @@ def judge(
     the session closed 1000, completely, in order, isolated, with no failure.
     """
     found = _candidates(verdict, failures, close_code, close_reason, normal)
+    decisive = next((f for f in failures if f.decisive), None)
+    if decisive is not None and "refused" not in found and "connect_error" not in found:
+        return "failed", decisive.reason, f"{decisive.reason}: {decisive.detail}"
     for reason in SERVER_ERROR_FIRST if verdict.error_events else REASONS:
         if reason in found:
             return "failed", cast(Reason, reason), f"{reason}: {found[reason]}"

@@ -8,6 +8,7 @@ no clock. ``checks.judge`` then picks the outcome and reason.
 Whose events are whose: an event is *foreign* when it carries ``user_path``
 with another user's id, a ``constant_paths`` value other than the run's (the
 first value seen on an event of this chat), or another user's canary nonce.
+A run id (``run_id_paths``) other than the run's is foreign too.
 It *belongs to the run* when it is not foreign, its ``correlate_path`` (when
 it carries one) is this chat's request id, its run id (when it carries one)
 is the run's, and it came after the chat was sent. Completeness and order are
@@ -58,6 +59,7 @@ class Failure:
 
     reason: Reason
     detail: str
+    decisive: bool = False  # it stopped the session before the run (a failed handshake step)
 
 
 def seq_gaps(seqs: Sequence[int], start: int | None = 1) -> int:
@@ -380,7 +382,11 @@ def assess(
     foreign_count = 0
     check_errors = bool(rules.error or rules.error_if_present)
     for index, ms, kind, value, uid, corr, rid, consts, seq, ts in seen:  # the hot loop
-        foreign = (uid is not None and uid != user_id) or index in canary_foreign
+        foreign = (
+            (uid is not None and uid != user_id)
+            or index in canary_foreign
+            or (rid is not None and run_id is not None and rid != run_id)
+        )
         if refs and not foreign:
             for c, r in zip(consts, refs, strict=True):
                 if c is not None and r is not None and c != r:

@@ -30,7 +30,9 @@ def compile_path(path: str) -> Keys:
 
 
 def lookup(value: Any, keys: Keys) -> Any:
-    """The value at ``keys`` in ``value``, or None when any step is absent."""
+    """The value at ``keys`` in ``value``, or None when any step is absent (or no path)."""
+    if not keys:
+        return None
     for key in keys:
         if type(value) is dict:
             value = value.get(key if type(key) is str else str(key))

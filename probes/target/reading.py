@@ -122,8 +122,8 @@ class Reader:
     def attach(self, ws: StampedConnection) -> None:
         self.ws = ws
 
-    def fail(self, reason: Reason, detail: str) -> None:
-        self.failures.append(Failure(reason, line(detail)))
+    def fail(self, reason: Reason, detail: str, *, decisive: bool = False) -> None:
+        self.failures.append(Failure(reason, line(detail), decisive))
 
     async def send(self, template: str, event: Any = None) -> None:
         text = fill(template, self.values, event)
@@ -230,6 +230,7 @@ class Reader:
             self.fail(
                 "protocol_error",
                 f"handshake step {index + 1}: no {wanted} within {step.timeout_s:g} s",
+                decisive=True,
             )
             return False
         if action == OK:
@@ -240,5 +241,6 @@ class Reader:
             self.fail(
                 "protocol_error",
                 f"handshake step {index + 1}: {kind}: {describe(kind, last, self.plan.rules)}",
+                decisive=True,
             )
         return False

@@ -113,7 +113,11 @@ async def _converse(reader: Reader, plan: Plan, spec: SessionSpec) -> None:
     expected = profile.connect.expect_subprotocol
     if expected and reader.ws.subprotocol != expected:
         got = reader.ws.subprotocol
-        reader.fail("protocol_error", f"server selected subprotocol {got!r}, expected {expected!r}")
+        reader.fail(
+            "protocol_error",
+            f"server selected subprotocol {got!r}, expected {expected!r}",
+            decisive=True,
+        )
         return
     if spec.auth_mode == "message":
         await reader.send(profile.auth.message)
