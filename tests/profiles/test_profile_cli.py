@@ -1,4 +1,4 @@
-"""``slawatch profiles``, ``profiles show``, ``probe --profile FILE --trace`` as a user runs them."""
+"""``slawatch profiles``, ``profiles show`` and ``probe --profile --trace`` as a user runs them."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ async def test_probe_trace_shows_every_frame_with_the_token_redacted(tmp_path: P
 @pytest.mark.asyncio
 async def test_a_bad_profile_file_stops_the_probe_with_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('name = "mine"\n[chat]\nsend = [\'{"a": 1}\']\n')
-    code, out, err = await slawatch("probe", "--profile", "bad.toml", cwd=tmp_path)
+    code, _, err = await slawatch("probe", "--profile", "bad.toml", cwd=tmp_path)
     assert code == 2
     assert err.strip() == (
         "slawatch: config error: profile 'mine': milestones.done: required "

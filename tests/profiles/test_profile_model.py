@@ -33,21 +33,51 @@ def test_a_builtin_printed_and_read_back_is_the_same_profile(name: str) -> None:
 BAD = [
     ("", "profile in t: name: required, a non-empty string"),
     ("colour = 1\n" + MINIMAL, "profile 'mine': colour: unknown key"),
-    (MINIMAL.replace('done = ["finished"]', "done = []"), "profile 'mine': milestones.done: required"),
+    (
+        MINIMAL.replace('done = ["finished"]', "done = []"),
+        "profile 'mine': milestones.done: required",
+    ),
     (MINIMAL + '[auth]\nmode = "cookie"\n', "profile 'mine': auth.mode: must be one of header"),
-    (MINIMAL + '[auth]\ntoken = "vault:x"\n', "profile 'mine': auth.token: must be \"jwt\" or \"env:NAME\""),
+    (
+        MINIMAL + '[auth]\ntoken = "vault:x"\n',
+        'profile \'mine\': auth.token: must be "jwt" or "env:NAME"',
+    ),
     (MINIMAL + '[auth]\nmode = "message"\n', "profile 'mine': auth.message: required when"),
-    (MINIMAL + '[auth]\nrefused_close = [99]\n', "profile 'mine': auth.refused_close: must be a list of integers from 1000 to 4999"),
-    (MINIMAL + '[events]\ntype_path = "a..b"\n', "profile 'mine': events.type_path: has an empty segment"),
-    (MINIMAL + '[completion]\norder = "at_least"\n', "profile 'mine': completion.min_counts: required when"),
-    (MINIMAL + "[isolation]\ncanary = true\n", "profile 'mine': isolation.canary: chat.send must carry {nonce}"),
+    (
+        MINIMAL + "[auth]\nrefused_close = [99]\n",
+        "profile 'mine': auth.refused_close: must be a list of integers from 1000",
+    ),
+    (
+        MINIMAL + '[events]\ntype_path = "a..b"\n',
+        "profile 'mine': events.type_path: has an empty segment",
+    ),
+    (
+        MINIMAL + '[completion]\norder = "at_least"\n',
+        "profile 'mine': completion.min_counts: required when",
+    ),
+    (
+        MINIMAL + "[isolation]\ncanary = true\n",
+        "profile 'mine': isolation.canary: chat.send must carry {nonce}",
+    ),
     (MINIMAL + '[[handshake]]\nsend = "{}"\n', "profile 'mine': handshake[0].expect: required"),
-    (MINIMAL + '[[handshake]]\nexpect = ["a"]\ntimeout = "soon"\n', "profile 'mine': handshake[0].timeout: expected a duration"),
-    (MINIMAL + "[heartbeat]\nreply = [{ when_type = \"ping\" }]\n", "profile 'mine': heartbeat.reply[0].send: required"),
-    (MINIMAL.replace('"{request_id}"}', "{request_id}}"), "profile 'mine': chat.send[0]: not JSON once filled"),
-    (MINIMAL + '[milestones.done_ok]\npath = "status"\n', "profile 'mine': milestones.done_ok.in: must be a non-empty list"),
+    (
+        MINIMAL + '[[handshake]]\nexpect = ["a"]\ntimeout = "soon"\n',
+        "profile 'mine': handshake[0].timeout: expected a duration",
+    ),
+    (
+        MINIMAL + '[heartbeat]\nreply = [{ when_type = "ping" }]\n',
+        "profile 'mine': heartbeat.reply[0].send: required",
+    ),
+    (
+        MINIMAL.replace('"{request_id}"}', "{request_id}}"),
+        "profile 'mine': chat.send[0]: not JSON once filled",
+    ),
+    (
+        MINIMAL + '[milestones.done_ok]\npath = "status"\n',
+        "profile 'mine': milestones.done_ok.in: must be a non-empty list",
+    ),
     ('frame = "xml"\n' + MINIMAL, "profile 'mine': frame: must be one of json, socketio"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "error"), BAD, ids=[e for _, e in BAD])
