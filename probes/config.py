@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from probes.durations import DAY, parse_duration
 from probes.errors import ConfigError
 from probes.profiles.model import Profile
 from probes.profiles.registry import DEFAULT_PROFILE, builtin, config_profiles, resolve
 from probes.records import DB_OPERATIONS
+from probes.values import DAY, parse_duration
+from probes.values import as_bool as _bool
+from probes.values import as_choice as _choice
+from probes.values import as_nonempty as _nonempty
+from probes.values import as_str as _str
+from probes.values import as_str_list as _str_list
 
 DEFAULT_EVENTS: tuple[str, ...] = (
     "agent_started",
@@ -197,24 +202,6 @@ def default_slos() -> tuple[SloSettings, ...]:
 Conv = Callable[[Any], Any]
 
 
-def _str(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"must be a string, got {raw!r}")
-    return raw
-
-
-def _nonempty(raw: Any) -> str:
-    if not _str(raw).strip():
-        raise ValueError("must not be empty")
-    return str(raw)
-
-
-def _bool(raw: Any) -> bool:
-    if not isinstance(raw, bool):
-        raise ValueError(f"must be true or false, got {raw!r}")
-    return raw
-
-
 def _int(low: int, high: int) -> Conv:
     def conv(raw: Any) -> int:
         if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
@@ -231,21 +218,6 @@ def _num(low: float, high: float) -> Conv:
         return float(raw)
 
     return conv
-
-
-def _choice(*options: str) -> Conv:
-    def conv(raw: Any) -> str:
-        if raw not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
-        return str(raw)
-
-    return conv
-
-
-def _str_list(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
-        raise ValueError("must be a list of non-empty strings")
-    return tuple(raw)
 
 
 def _ws_url(raw: Any) -> str:

@@ -9,11 +9,9 @@ them with sample values: a ``json`` profile's frames must then be JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import fields
+from collections.abc import Mapping
 from typing import Any
 
-from probes.durations import parse_duration
 from probes.errors import ConfigError
 from probes.profiles.model import (
     AUTH_MODES,
@@ -32,41 +30,22 @@ from probes.profiles.model import (
 )
 from probes.profiles.paths import check_path
 from probes.profiles.templates import PLACEHOLDERS, fill, names_in
+from probes.values import Conv, parse_duration
+from probes.values import as_bool as _bool
+from probes.values import as_choice as _choice
+from probes.values import as_nonempty as _name
+from probes.values import as_str as _str
+from probes.values import as_str_list as _strs
 
-Conv = Callable[[Any], Any]
 SAMPLE = {name: "sample" for name in PLACEHOLDERS} | {"message_json": '"sample"'}
-
-
-def _str(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"must be a string, got {raw!r}")
-    return raw
-
-
-def _name(raw: Any) -> str:
-    if not _str(raw).strip():
-        raise ValueError("must not be empty")
-    return str(raw)
 
 
 def _path(raw: Any) -> str:
     return "" if raw == "" else check_path(_str(raw))
 
 
-def _strs(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
-        raise ValueError("must be a list of non-empty strings")
-    return tuple(raw)
-
-
 def _paths(raw: Any) -> tuple[str, ...]:
     return tuple(check_path(p) for p in _strs(raw))
-
-
-def _bool(raw: Any) -> bool:
-    if not isinstance(raw, bool):
-        raise ValueError(f"must be true or false, got {raw!r}")
-    return raw
 
 
 def _ints(low: int, high: int) -> Conv:
@@ -74,15 +53,6 @@ def _ints(low: int, high: int) -> Conv:
         if not isinstance(raw, list) or not all(type(x) is int and low <= x <= high for x in raw):
             raise ValueError(f"must be a list of integers from {low} to {high}")
         return tuple(raw)
-
-    return conv
-
-
-def _choice(*options: str) -> Conv:
-    def conv(raw: Any) -> str:
-        if raw not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
-        return str(raw)
 
     return conv
 
@@ -319,7 +289,3 @@ def parse_profile(table: Mapping[str, Any], *, origin: str) -> Profile:
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc}") from None
     return profile
-
-
-def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
