@@ -104,12 +104,18 @@ def bucket_for(since: datetime, until: datetime, max_points: int = MAX_POINTS) -
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> ResultStore:
-    # Connect only: the dashboard never creates or migrates the store.
+    # Connect only, read-only: the dashboard never creates, migrates or locks the store
+    # to read (the SLI cache is filled by writers' processes, not by page views).
+    return ResultStore(url, read_only=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _writer(url: str) -> ResultStore:
     return ResultStore(url)
 
 
 def store(url: str) -> ResultStore:
-    """The shared store for ``url``: the annotation form writes through it, reports read it."""
+    """The shared read-only store for ``url``: pages and reports read it."""
     return _store(url)
 
 
@@ -473,6 +479,6 @@ def notes(url: str, since: datetime, until: datetime, target: str | None) -> pd.
 
 def add_annotation(url: str, note: Annotation) -> int:
     """Store a note through ``probes.results`` and drop the cached annotations."""
-    new_id = store(url).add_annotation(note)
+    new_id = _writer(url).add_annotation(note)
     notes.clear()
     return new_id

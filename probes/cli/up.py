@@ -113,7 +113,7 @@ async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     dash: asyncio.subprocess.Process | None = None
-    with open_store(settings) as store:
+    with open_store(settings, verify=True) as store:
         supervisor = Supervisor(settings, store, env)
         try:
             url = await supervisor.start()
