@@ -10,8 +10,8 @@ Fixtures:
   on PostgreSQL, one fresh schema per test.
 - ``sqlite_url``: an SQLite store only (scenarios about SQLite files).
 - ``hold_write_lock``: a context manager that holds the store's write lock from another
-  connection (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an exclusive lock on the tables and
-  the migration lock) until it exits: a lock stall, on either database.
+  connection (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an exclusive lock on the tables a
+  round is written to) until it exits: a lock stall, on either database.
 
 Long scenarios are marked ``chaos_long`` and run with small counts by default; the
 full-size commands are in ``docs/chaos.md``.
@@ -34,8 +34,6 @@ from tests.support.fault_proxy import FaultProxy
 
 PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 STORES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-# The migration's advisory lock (probes.results.engine.upgrade).
-MIGRATION_LOCK = 74657310
 STORE_TABLES = ("rounds", "sessions", "session_events", "session_rollup_minute")
 
 
@@ -103,8 +101,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def hold_write_lock(url: str) -> Iterator[None]:
     """Hold the store's write lock from another connection until the block ends.
 
-    SQLite: ``BEGIN IMMEDIATE`` on the file. PostgreSQL: the migration's advisory lock
-    and ``ACCESS EXCLUSIVE`` on the tables a round is written to (if they exist yet).
+    SQLite: ``BEGIN IMMEDIATE`` on the file. PostgreSQL: ``ACCESS EXCLUSIVE`` on the
+    tables a round is written to (not the migration's advisory lock: that one is shared
+    by every schema of the server, and so by every other test run against it).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -121,7 +120,6 @@ def hold_write_lock(url: str) -> Iterator[None]:
         return
     engine = create_engine(parsed)
     with engine.connect() as pg:
-        pg.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         present = set(
             pg.execute(
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
