@@ -63,7 +63,11 @@ def chart_html(store: ResultStore, probe: str | None) -> str:
 @pytest.mark.parametrize(
     ("probe", "drawn", "not_drawn"),
     [
-        ("default", {"objective 456 ms", "objective 55 MB"}, {"objective 123 ms", "objective 7 MB"}),
+        (
+            "default",
+            {"objective 456 ms", "objective 55 MB"},
+            {"objective 123 ms", "objective 7 MB"},
+        ),
         # all probes: only objectives without a probe apply to the whole data
         (None, {"objective 55 MB"}, {"objective 123 ms", "objective 456 ms", "objective 7 MB"}),
     ],
