@@ -36,6 +36,7 @@ from backend.config import (
     SettingError,
 )
 from backend.faults import FaultError, parse_assignments
+from backend.redaction import install_redaction
 from backend.server import running
 
 ADMIN_TOKEN_ENV = "SLAWATCH_ADMIN_TOKEN"
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    install_redaction()
     try:
         asyncio.run(serve_until_signalled(config))
     except OSError as exc:
