@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-delay-ms", type=float, default=20.0)
     p.add_argument("--bad-request-limit", type=int, default=10)
     p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a connection must finish its opening handshake within this (default 5)",
+    )
+    p.add_argument(
         "--restart-code",
         action="store_true",
         help="close sessions with 1012 (restart) instead of 1001 on shutdown",
@@ -117,6 +124,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Backen
         step_delay_ms=args.step_delay_ms,
         stop_close_code=SERVICE_RESTART if args.restart_code else GOING_AWAY,
         bad_request_limit=args.bad_request_limit,
+        handshake_timeout_s=args.handshake_timeout,
     )
 
 
