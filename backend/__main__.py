@@ -36,6 +36,7 @@ from backend.config import (
     SettingError,
 )
 from backend.faults import FaultError, parse_assignments
+from backend.parent_watch import watch_parent
 from backend.redaction import install_redaction
 from backend.server import running
 
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"clock skew allowed on exp/iat, at most {MAX_LEEWAY_S:g}",
     )
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop (as on SIGTERM) when this process, our parent, is gone",
+    )
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -128,15 +136,21 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Backen
     )
 
 
-async def serve_until_signalled(config: BackendConfig) -> None:
-    """Serve, print the ready line, and stop cleanly on SIGTERM or SIGINT."""
+async def serve_until_signalled(config: BackendConfig, parent_pid: int | None = None) -> None:
+    """Serve, print the ready line, and stop cleanly on SIGTERM, SIGINT or the parent's death."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config) as backend:
-        print(READY_LINE.format(host=backend.host, port=backend.port, pid=os.getpid()), flush=True)
-        await stop.wait()
+    watcher = None if parent_pid is None else loop.create_task(watch_parent(parent_pid, stop.set))
+    try:
+        async with running(config) as backend:
+            ready = READY_LINE.format(host=backend.host, port=backend.port, pid=os.getpid())
+            print(ready, flush=True)
+            await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -152,7 +166,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     install_redaction()
     try:
-        asyncio.run(serve_until_signalled(config))
+        asyncio.run(serve_until_signalled(config, args.parent_pid))
     except OSError as exc:
         print(
             f"slawatch-backend: cannot listen on {config.host}:{config.port}: {exc}",
