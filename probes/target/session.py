@@ -32,11 +32,9 @@ from websockets.typing import Subprotocol
 from probes.judging import checks
 from probes.judging.checks import Failure
 from probes.records import ABNORMAL_CLOSE, NORMAL_CLOSE, AuthMode, SessionResult
+from probes.round_timing import CLOSE_GRACE_S
 
 SUBPROTOCOL = "agent-chat.v1"
-# The close handshake may use what is left of the session's timeout, and at least
-# this much: a session returns within its timeout plus CLOSE_GRACE_S.
-CLOSE_GRACE_S = 1.0
 # Errors a target (or its URL) can cause; anything else is a bug here and is raised.
 TARGET_ERRORS = (OSError, WebSocketException, ValueError)  # TimeoutError is an OSError
 
