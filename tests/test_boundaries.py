@@ -77,7 +77,7 @@ def arrows(source: str, target: str, *, unless: str | None = None) -> list[str]:
         ("dashboard.chartdata", "streamlit", None),  # pages and reports share it
         ("dashboard.figures", "streamlit", None),
         ("dashboard.report", "streamlit", None),
-        ("probes.judging", "probes.results", "probes.judging.verdict"),  # checks, slo: pure
+        ("probes.judging", "probes.results", "probes.judging.evaluation"),  # checks, slo: pure
         ("probes.config", "probes.target", None),  # shared figures: probes.round_timing
     ],
 )

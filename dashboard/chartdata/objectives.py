@@ -1,6 +1,6 @@
 """Every objective judged over one window, one row each, for the tiles and the tables.
 
-The judging is ``probes.judging.verdict.evaluate_window`` (the gate's and the
+The judging is ``probes.judging.evaluation.evaluate_window`` (the gate's and the
 reports' answer); this only lays its results out in the columns of ``COLUMNS``.
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 from dashboard.format import alert_summary
 from probes.config import Settings, SloSettings
-from probes.judging.verdict import evaluate_window
+from probes.judging.evaluation import evaluate_window
 from probes.records import Filters
 from probes.results import ResultStore
 

@@ -1,7 +1,7 @@
 """Stored records -> a ``Report``: the verdict, its evidence and the facts of the report.
 
 Everything a report says comes from here, and everything here comes from the
-store: the objectives through ``probes.judging.verdict.evaluate_window`` (the code the
+store: the objectives through ``probes.judging.evaluation.evaluate_window`` (the code the
 release gate runs, so both judge the same records alike), the evidence rows through the
 store's export queries. The renderers (``text``, ``html_page``,
 ``pdf``) only lay it out. No Streamlit import.
@@ -21,7 +21,7 @@ from dashboard.report.failures import FailureGroup, failure_groups
 from probes import tables
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
-from probes.judging.verdict import BUCKET_S, Evaluation, evaluate_window
+from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
 
@@ -131,7 +131,7 @@ def _round_key(row: Mapping[str, Any]) -> tuple[str, str]:
 def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The whole one-minute buckets inside ``[since, until)``: since rounded up, until down.
 
-    The SLO maths counts whole buckets of ``verdict.BUCKET_S`` (epoch-aligned), so
+    The SLO maths counts whole buckets of ``evaluation.BUCKET_S`` (epoch-aligned), so
     on whole minutes the evidence rows and the counted events are the same rows;
     shrinking, never growing, keeps the report from covering time it was not asked for.
     """
