@@ -65,7 +65,12 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
+        before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(config, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+        if conn.dialect.name == "postgresql" and after != before:
+            # Fresh statistics: before ANALYZE, round_detail planned 21x slower than SQLite.
+            conn.execute(text("ANALYZE"))
 
 
 def schema_version(engine: Engine) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 from probes.config import SloSettings
 from probes.records import Annotation, Filters, RoundResult, SliBucket
 from probes.results import aggregates, engine, reads, sli, writes
+from probes.results.labels import labels as stored_labels
 from probes.results.schema import NO_FILTERS
 
 
@@ -155,7 +156,7 @@ class ResultStore:
 
     def labels(self) -> dict[str, list[str]]:
         """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
-        return reads.labels(self._engine)
+        return stored_labels(self._engine)
 
     # --- SLO maths --------------------------------------------------------------------
 
