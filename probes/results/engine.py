@@ -91,9 +91,11 @@ def _sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # Before the first table exists this makes a new file give pruned space
-        # back (retention.reclaim_space); on an existing file it changes nothing.
-        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # A new file: give pruned space back (retention.reclaim_space). Only
+            # possible before the first table; on an existing file it would
+            # change nothing but still wait for the write lock.
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
