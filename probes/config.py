@@ -52,6 +52,8 @@ class StoreSettings:
     busy_timeout_s: float = 5.0  # one wait for a lock (SQLite busy_timeout, PG lock_timeout)
     lock_wait_s: float = 60.0  # writers retry a locked store this long, then exit 3
     spill_file: str = ""  # unsaved rounds kept here; "" = beside the SQLite file / state dir
+    # Rounds, per-minute and per-hour rollups, the SLI cache: pruned after this.
+    rollup_retention_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +314,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "busy_timeout": ("busy_timeout_s", parse_duration),
         "lock_wait": ("lock_wait_s", parse_duration),
         "spill_file": ("spill_file", _str),
+        "rollup_retention": ("rollup_retention_days", lambda r: parse_duration(r) / DAY),
     },
     "backend": {
         "host": ("host", _nonempty),
@@ -408,6 +411,14 @@ def _slo(path: str, table: Any) -> SloSettings:
     return SloSettings(**values)
 
 
+def _check_retention(store: StoreSettings) -> None:
+    if store.rollup_retention_days < store.retention_days:
+        raise ConfigError(
+            f"store.rollup_retention: must be at least store.retention "
+            f"({store.retention_days:g}d): rollups outlive the raw rows they summarise"
+        )
+
+
 def _unique(path: str, names: list[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
@@ -443,6 +454,7 @@ def parse_settings(text: str) -> Settings:
     ):
         if key in doc:
             sections[key] = cls(**_convert(key, doc[key], key))
+    _check_retention(sections.get("store", StoreSettings()))
     if "runner" in doc:
         try:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])
