@@ -6,7 +6,7 @@ too. Every function takes the store URL (and the settings when the answer
 depends on them) so the cache key says exactly what was asked; ``until`` is
 rounded up by ``window_end`` so that the pages of one refresh interval share
 one cached answer. Shared by all browser sessions of the process
-(``st.cache_data`` is global). Writes go to the store itself (``store(url)``);
+(``st.cache_data`` is global). Writes go to the store's write side (``writer(url)``);
 ``forget_notes`` drops the cached annotations after one.
 """
 
@@ -69,6 +69,11 @@ def _writer(url: str) -> ResultStore:
 def store(url: str) -> ResultStore:
     """The shared read-only store for ``url``: pages and reports read it."""
     return _store(url)
+
+
+def writer(url: str) -> ResultStore:
+    """The store's write side, for the annotation form (the dashboard's one write)."""
+    return _writer(url)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -169,12 +174,6 @@ def notes(url: str, since: datetime, until: datetime, target: str | None) -> pd.
     return frames.notes_frame(found)
 
 
-<<<<<<< HEAD
-def add_annotation(url: str, note: Annotation) -> int:
-    """Store a note through ``probes.results`` and drop the cached annotations."""
-    new_id = _writer(url).add_annotation(note)
-=======
 def forget_notes() -> None:
     """Drop the cached annotations (after a note was written through ``store(url)``)."""
->>>>>>> main
     notes.clear()

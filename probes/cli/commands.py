@@ -21,11 +21,7 @@ from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, StoreError, StoreUnavailable, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
-<<<<<<< HEAD
-from probes.judging.verdict import Evaluation, evaluate_window
-=======
-from probes.judging.evaluation import evaluate_window
->>>>>>> main
+from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
 from probes.results import ResultStore, preflight, spill, spill_path
