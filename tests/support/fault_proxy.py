@@ -101,6 +101,10 @@ class FaultProxy:
         assert self._server is not None
         self._server.close()
         await self._cut_all()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _cut_all(self) -> None:
