@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
+from probes.results import exposition
 from probes.results.errors import RoundNotSaved
 from probes.results.rows import event_row, round_row, session_row, timing_row
 from probes.results.schema import (
@@ -44,6 +45,7 @@ def save_round(writer: Engine, r: RoundResult) -> None:
             minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
             forget_minutes(conn, min(minutes), max(minutes))
             conn.execute(insert(rounds), [round_row(r)])
+            exposition.add_round(conn, r)  # the exporter's all-time counters
             if r.sessions:
                 ids = conn.execute(
                     insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True),

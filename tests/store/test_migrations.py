@@ -33,6 +33,7 @@ TABLES = {
     "session_rollup_minute",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "exposition_series",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 
@@ -52,7 +53,7 @@ def test_a_new_database_is_at_no_revision(store_url: str) -> None:
 
 def test_upgrade_from_empty_creates_every_table(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == "0004"
     engine = create_engine(store_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
@@ -75,7 +76,7 @@ def test_opening_twice_is_idempotent_and_keeps_the_data(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
         store.save_round(a_round())
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == "0004"
         assert store.round("r1") == a_round()
 
 
@@ -93,7 +94,7 @@ def test_a_database_at_0001_with_data_upgrades_and_keeps_every_row_and_answer(
         legacy_insert(store_url, rounds)  # what the 0001 code wrote: no minute columns
         before = row_counts(store_url)
         store.upgrade()
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == "0004"
         assert row_counts(store_url) == before
         assert answers(store) == expected
         for r in rounds:
