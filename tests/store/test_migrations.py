@@ -36,6 +36,8 @@ TABLES = {
     "exposition_series",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
+# Revision 0004 on: start empty at the upgrade (no backfill), so not in the row counts.
+LATER_TABLES = {"exposition_series"}
 
 
 def a_round() -> RoundResult:
@@ -170,7 +172,7 @@ def row_counts(url: str) -> dict[str, int]:
         with counted.connect() as conn:
             return {
                 name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
-                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES)
+                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES - LATER_TABLES)
             }
     finally:
         counted.dispose()
