@@ -1,7 +1,7 @@
 """The exporter's reads and its all-time rollup: what ``/metrics`` needs, without raw scans.
 
 ``exposition_series`` holds, per (probe, target, runner), each counter and
-histogram bucket summed over every round saved since revision 0004, and the
+histogram bucket summed over every round saved since revision 0005, and the
 gauges of the newest round that ran. ``save_round`` adds a round to it in the
 round's own transaction (``add_round``), so a scrape reads a few hundred rows
 whatever the history, the counters never go down (they live in the store, not

@@ -10,16 +10,12 @@ under test.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from probes.config import parse_settings
 from probes.exposition.server import Exporter, serve_metrics
@@ -29,8 +25,6 @@ from tests.support.backend_process import Backend, start_backends, stop_backends
 from tests.support.probing import probe_round
 from tests.support.scrape import samples, scrape_text, total
 
-PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
-STORES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 SETTINGS = parse_settings('runner = "exporter-host"\n')
 FAMILIES = (
     "slawatch_ws_sessions_total", "slawatch_ws_sessions_failed_total",
@@ -64,24 +58,6 @@ async def _rounds(healthy: Backend, broken: Backend) -> list[RoundResult]:
         await probe_round(healthy.url, runner="eu-1"),
         await probe_round(broken.url, runner="us-1"),
     ]
-
-
-@pytest.fixture(params=STORES)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'slawatch.db'}"
-        return
-    schema = f"slawatch_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def exported(store_url: str) -> tuple[dict[Any, float], str]:

@@ -6,8 +6,8 @@ gauges of the newest round; ``save_round`` adds to it in the round's own
 transaction. Existing rounds are not backfilled: counters start at the upgrade
 (a Prometheus counter may start anywhere; it must only never go down).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
