@@ -17,11 +17,13 @@ from probes.results import (
     aggregates,
     damage,
     engine,
+    exposition,
     opening,
     reads,
     retention,
     retry,
     sli,
+    slo_segments,
     spill,
     writes,
 )
@@ -346,3 +348,31 @@ class ResultStore:
         rounds to draw one point each (``memory_by_round``).
         """
         return aggregates.memory_buckets(self._engine, since, until, filters, bucket_s)
+
+    # --- the exporter (/metrics) --------------------------------------------------------
+
+    def exposition_series(self) -> list[exposition.SeriesRow]:
+        """The all-time counters, histogram buckets and newest-round gauges per series."""
+        return exposition.series(self._engine)
+
+    def slo_segments(
+        self,
+        slos: Sequence[SloSettings],
+        bounds: list[int],
+        maintenance: list[tuple[int, int, str | None]],
+        until: datetime,
+    ) -> dict[str, dict[tuple[str, str, str], list[tuple[int, int, int, int]]]]:
+        """Each objective's good/valid events (by name) per (probe, target, runner) and segment.
+
+        Segment i covers the epoch minutes ``[bounds[i-1], bounds[i])`` (the first
+        from the start of time, the last up to ``until``); each is (good, valid,
+        good and valid outside the ``maintenance`` minute ranges). Read from the
+        per-minute rollups: ``probes.results.slo_segments``.
+        """
+        return slo_segments.slo_segments(
+            self._engine, self._writer, slos, bounds, maintenance, until
+        )
+
+    def ping(self) -> None:
+        """A trivial read; raises when the database cannot answer (``slawatch_store_up``)."""
+        exposition.ping(self._engine)
