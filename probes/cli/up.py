@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probes.cli.common import open_store
+from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import Settings
 from probes.errors import StartError
@@ -37,7 +38,10 @@ async def start_backend(
     argv: list[str], env: dict[str, str]
 ) -> tuple[asyncio.subprocess.Process, str]:
     """Start the backend and wait for its ready line; returns the process and its URL."""
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE)
+    # Its own session and process group: a terminal's Ctrl-C reaches `up`, which stops it.
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, start_new_session=True
+    )
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(START_TIMEOUT_S):
@@ -74,7 +78,8 @@ class Supervisor:
     """Keeps the backend alive and records every unexpected exit."""
 
     def __init__(self, settings: Settings, store: ResultStore, env: dict[str, str]) -> None:
-        self._argv = backend_argv(settings)
+        # The backend stops by itself if this process dies without stopping it (SIGKILL).
+        self._argv = [*backend_argv(settings), "--parent-pid", str(os.getpid())]
         self._env = env
         self._store = store
         self.proc: asyncio.subprocess.Process | None = None
@@ -104,7 +109,9 @@ class Supervisor:
                 log.error("backend restart failed: %s; retrying", exc)
 
 
-async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) -> int:
+async def run_up(
+    settings: Settings, *, config: Path | None, dashboard: bool, metrics_listen: str | None = None
+) -> int:
     secret = secrets.token_urlsafe(48)
     admin = secrets.token_urlsafe(24)
     env = dict(os.environ, SLAWATCH_JWT_SECRET=secret, SLAWATCH_ADMIN_TOKEN=admin)
@@ -113,7 +120,10 @@ async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     dash: asyncio.subprocess.Process | None = None
-    with open_store(settings) as store:
+    with (
+        open_store(settings, verify=True) as store,
+        metrics(store, settings, metrics_listen, "--metrics-listen"),
+    ):
         supervisor = Supervisor(settings, store, env)
         try:
             url = await supervisor.start()

@@ -1,4 +1,4 @@
-"""The one failure reason of a session, and agent-chat v1's stream verdict.
+"""The one failure reason of a session, and agent-chat v1's stream findings.
 
 ``judge`` is the one place that decides a session's outcome, picks the
 failure reason (the first applicable in ``records.REASONS``, except that an
@@ -16,11 +16,11 @@ from typing import Any, cast
 
 from probes.config import DEFAULT_EVENTS
 from probes.judging import stream
-from probes.judging.stream import Failure, Received, Verdict, seq_gaps
+from probes.judging.stream import Failure, Received, StreamFindings, seq_gaps
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
 from probes.records import NORMAL_CLOSE, REASONS, Outcome, Reason
 
-__all__ = ["Failure", "Received", "Verdict", "assess", "judge", "seq_gaps", "tools_paired"]
+__all__ = ["Failure", "Received", "StreamFindings", "assess", "judge", "seq_gaps", "tools_paired"]
 # A server's own error event outranks what followed from it (a missing done, a timeout).
 SERVER_ERROR_FIRST: tuple[str, ...] = (
     "refused",
@@ -42,14 +42,14 @@ def assess(
     user_id: str,
     chat_ref: str,
     expected: Sequence[str] = DEFAULT_EVENTS,
-) -> Verdict:
+) -> StreamFindings:
     """Judge the messages of one agent-chat v1 session for ``user_id``'s chat ``chat_ref``."""
     rules = stream.rules_for(builtin(DEFAULT_PROFILE), tuple(expected))
     return stream.assess(received, rules, user_id=user_id, request_id=chat_ref)
 
 
 def _candidates(
-    verdict: Verdict,
+    findings: StreamFindings,
     failures: Sequence[Failure],
     close_code: int | None,
     close_reason: str,
@@ -62,29 +62,29 @@ def _candidates(
     if close_code not in normal:
         text = "no close code" if close_code is None else f"closed with {close_code}"
         found.setdefault("closed_abnormally", text + (f" ({close_reason})" if close_reason else ""))
-    if verdict.foreign_events:
-        count = verdict.foreign_events
+    if findings.foreign_events:
+        count = findings.foreign_events
         found["isolation_breach"] = f"{count} event(s) of another user, thread or run"
-    if verdict.missing_events:
-        text = "missing " + ", ".join(verdict.missing_events)
-        if verdict.server_errors:
-            text += "; server said " + "; ".join(verdict.server_errors)
+    if findings.missing_events:
+        text = "missing " + ", ".join(findings.missing_events)
+        if findings.server_errors:
+            text += "; server said " + "; ".join(findings.server_errors)
         found["incomplete"] = text
-    if not verdict.in_order:
-        parts = [] if verdict.order_ok else ["events out of protocol order"]
-        parts += [f"{verdict.seq_gaps} seq gap(s)"] if verdict.seq_gaps else []
+    if not findings.in_order:
+        parts = [] if findings.order_ok else ["events out of protocol order"]
+        parts += [f"{findings.seq_gaps} seq gap(s)"] if findings.seq_gaps else []
         found["out_of_order"] = "; ".join(parts)
-    if verdict.error_events:
-        found.setdefault("protocol_error", "server error " + "; ".join(verdict.error_events))
-    if verdict.malformed:
+    if findings.error_events:
+        found.setdefault("protocol_error", "server error " + "; ".join(findings.error_events))
+    if findings.malformed:
         found.setdefault(
-            "protocol_error", f"{verdict.malformed} message(s) not an object with a type"
+            "protocol_error", f"{findings.malformed} message(s) not an object with a type"
         )
     return found
 
 
 def judge(
-    verdict: Verdict,
+    findings: StreamFindings,
     *,
     failures: Sequence[Failure] = (),
     close_code: int | None,
@@ -98,11 +98,11 @@ def judge(
     that ended it, frames that were not JSON). ``("ok", None, "")`` only when
     the session closed 1000, completely, in order, isolated, with no failure.
     """
-    found = _candidates(verdict, failures, close_code, close_reason, normal)
+    found = _candidates(findings, failures, close_code, close_reason, normal)
     decisive = next((f for f in failures if f.decisive), None)
     if decisive is not None and "refused" not in found and "connect_error" not in found:
         return "failed", decisive.reason, f"{decisive.reason}: {decisive.detail}"
-    for reason in SERVER_ERROR_FIRST if verdict.error_events else REASONS:
+    for reason in SERVER_ERROR_FIRST if findings.error_events else REASONS:
         if reason in found:
             return "failed", cast(Reason, reason), f"{reason}: {found[reason]}"
     return "ok", None, ""

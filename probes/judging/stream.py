@@ -1,8 +1,8 @@
-"""Pure verdict on one session's event stream, as a profile reads it (PROFILES.md).
+"""Pure findings on one session's event stream, as a profile reads it (PROFILES.md).
 
 ``Rules`` is a profile compiled for judging (paths turned into keys, lists
 into sets); ``assess`` takes the decoded values one session received, each
-with the client ms it arrived at, and returns a ``checks.Verdict``. No I/O,
+with the client ms it arrived at, and returns a ``checks.StreamFindings``. No I/O,
 no clock. ``checks.judge`` then picks the outcome and reason.
 
 Whose events are whose: an event is *foreign* when it carries ``user_path``
@@ -32,7 +32,7 @@ Received = tuple[float, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class StreamFindings:
     """What the messages of one session show, before any transport failure is known."""
 
     events: tuple[Event, ...] = ()
@@ -358,7 +358,7 @@ def assess(
     request_id: str,
     sent_ms: float = 0.0,
     canary_foreign: Collection[int] = (),
-) -> Verdict:
+) -> StreamFindings:
     """Judge one session's values (arrival order, ms since it started) for this chat.
 
     ``canary_foreign`` holds the indices into ``received`` of the values that
@@ -418,7 +418,7 @@ def assess(
                 not_ok.append(describe(kind, value, rules))
             elif done is None:
                 done = (ms, value)
-    return Verdict(
+    return StreamFindings(
         events=tuple(events),
         missing_events=_missing(counts, rules, done is not None),
         order_ok=_order_ok(own, seqs, rules),

@@ -34,6 +34,13 @@ from probes.results.schema import (
 _s = sessions.c
 
 
+def has_round(engine: Engine, run_id: str) -> bool:
+    """Whether a round with this run id is stored."""
+    with engine.connect() as conn:
+        query = select(rounds.c.run_id).where(rounds.c.run_id == run_id)
+        return conn.execute(query).first() is not None
+
+
 def round_(engine: Engine, run_id: str) -> RoundResult | None:
     """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""
     with engine.connect() as conn:
@@ -180,16 +187,3 @@ def annotations_between(
             Annotation(row.kind, row.start, row.end, row.text, row.target, row.id)
             for row in conn.execute(query)
         ]
-
-
-def labels(engine: Engine) -> dict[str, list[str]]:
-    """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
-    r = rounds.c
-    query = select(r.probe, r.target, r.runner).distinct()
-    found: dict[str, set[str]] = {"probes": set(), "targets": set(), "runners": set()}
-    with engine.connect() as conn:
-        for probe, target, runner in conn.execute(query):
-            found["probes"].add(probe)
-            found["targets"].add(target)
-            found["runners"].add(runner)
-    return {key: sorted(values) for key, values in found.items()}

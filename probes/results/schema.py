@@ -102,7 +102,7 @@ rounds = Table(
     Column("runner", String, nullable=False),
     Column("started_at", _TS, nullable=False),
     Column("finished_at", _TS, nullable=False),
-    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0004
+    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0006
     Column("status", String, nullable=False),
     Column("reason", Text, nullable=False),
     Column("memory_baseline_mb", Float),
@@ -118,7 +118,6 @@ rounds = Table(
     Column("sessions_failed", Integer, nullable=False),
     _minute(),
     CheckConstraint("status IN ('passed', 'failed', 'error', 'skipped')", name="status"),
-    Index(None, "started_at"),
     Index(None, "probe", "started_at"),
     # Covering: round counts (coverage) and the round SLIs read this index, not the table.
     Index(
@@ -164,9 +163,8 @@ sessions = Table(
     Column("error", Text, nullable=False),
     Column("complete", Boolean, nullable=False),
     _minute(),
-    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0004
+    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0006
     CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
-    Index(None, "started_at"),
     Index(None, "probe", "started_at"),
     Index(None, "target", "started_at"),
     Index(None, "runner", "started_at"),
@@ -210,7 +208,7 @@ db_timings = Table(
     METADATA,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("run_id", String, _fk("rounds.run_id"), nullable=False, index=True),
-    Column("started_at", _TS, nullable=False, index=True),  # the round's start
+    Column("started_at", _TS, nullable=False),  # the round's start
     Column("operation", String, nullable=False),
     Column("client_ms", Float),
     Column("server_ms", Float),
@@ -284,4 +282,28 @@ sli_minute_coverage = Table(
     Column("minute", Integer, primary_key=True),
     Index(None, "minute"),
     sqlite_with_rowid=False,
+)
+# The exporter's all-time rollup (``probes.results.exposition``): per (probe, target,
+# runner) and series, a counter added to by every save_round (``at`` 0), or a gauge
+# of the newest round (``at`` its start, epoch seconds; an older round never overwrites).
+exposition_series = Table(
+    "exposition_series",
+    METADATA,
+    Column("metric", String, primary_key=True),
+    Column("label", String, primary_key=True),  # the metric's own label value, '' if none
+    Column("bucket", String, primary_key=True),  # histograms: upper bound, 'sum'; else ''
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+# One row per (probe, target, runner) ever saved: the filter choices (``labels``).
+round_labels = Table(
+    "round_labels",
+    METADATA,
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
 )

@@ -32,10 +32,8 @@ from probes.judging.stream import Failure
 from probes.profiles.model import Profile
 from probes.profiles.templates import fill, token_b64url
 from probes.records import ABNORMAL_CLOSE, AuthMode
+from probes.round_timing import CLOSE_GRACE_S
 
-# The close handshake may use what is left of the session's timeout, and at least
-# this much: a session returns within its timeout plus CLOSE_GRACE_S.
-CLOSE_GRACE_S = 1.0
 # Errors a target (or its URL) can cause; anything else is a bug here and is raised.
 TARGET_ERRORS = (OSError, WebSocketException, ValueError)  # TimeoutError is an OSError
 

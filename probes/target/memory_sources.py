@@ -5,25 +5,24 @@
 Every source is a ``probes.target.memory.MemorySource``; ``source_for`` wraps
 the one it builds in ``Bounded`` so that each read, the WHOLE operation (connect,
 request, every byte of the answer), ends within a deadline: a target that
-trickles its answer gives "no figure", never a stalled round.
+trickles its answer gives "no figure", never a stalled round. HTTP reads go
+through ``probes.target.http_get`` (one deadline for the whole exchange).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.config import ProbeSettings
+from probes.target.http_get import HttpGetError, http_get
 from probes.target.memory import MB, HealthzMemory, MemorySource, ProcessMemory
 
 DEFAULT_METRIC = "process_resident_memory_bytes"  # every official client library exports it
 READ_DEADLINE_S = 1.0
-MAX_BODY = 4 * 1024 * 1024
 
 
 class Bounded:
@@ -40,47 +39,6 @@ class Bounded:
             return None
 
 
-async def http_get(url: str) -> bytes | None:
-    """The body of a 200 answer to ``GET url`` (HTTP/1.0, no proxy), or None.
-
-    Natively async, so the caller's deadline cancels it at any byte.
-    """
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if https else 80)
-    reader, writer = await asyncio.open_connection(
-        host, port, ssl=ssl.create_default_context() if https else None
-    )
-    try:
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nAccept: text/plain\r\n"
-        writer.write((request + "Connection: close\r\n\r\n").encode("latin-1"))
-        raw = await reader.read(MAX_BODY)
-        while len(raw) < MAX_BODY and (more := await reader.read(MAX_BODY - len(raw))):
-            raw += more
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    if len(lines[0].split()) < 2 or lines[0].split()[1] != b"200":
-        return None
-    if any(h.lower().startswith(b"transfer-encoding:") and b"chunked" in h.lower() for h in lines):
-        return _dechunk(body)
-    return body
-
-
-def _dechunk(body: bytes) -> bytes:
-    out, rest = b"", body
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out, rest = out + rest[:size], rest[size + 2 :]
-    return out
-
-
 class PrometheusMemory:
     """A sample of a Prometheus text exposition (``process_resident_memory_bytes`` by default)."""
 
@@ -91,13 +49,13 @@ class PrometheusMemory:
 
     async def rss_mb(self) -> float | None:
         try:
-            body = await http_get(self.url)
-        except (OSError, ValueError):
+            response = await http_get(self.url, READ_DEADLINE_S)
+        except HttpGetError:
             return None
-        if body is None:
+        if response.status != 200:
             return None
         try:
-            for family in text_string_to_metric_families(body.decode("utf-8", "replace")):
+            for family in text_string_to_metric_families(response.body.decode("utf-8", "replace")):
                 for sample in family.samples:
                     if sample.name == self.metric and sample.value >= 0:
                         return float(sample.value) / MB

@@ -30,8 +30,8 @@ from probes.profiles.model import Profile
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
 from probes.profiles.templates import fill, message_values, token_b64url
 from probes.records import AuthMode, SessionResult
+from probes.round_timing import CLOSE_GRACE_S
 from probes.target.connection import (
-    CLOSE_GRACE_S,
     TARGET_ERRORS,
     StampedConnection,
     classify,
@@ -201,7 +201,7 @@ def _record(
         detail = f"closed with {close_code}" + (f" ({close_reason})" if close_reason else "")
         failures.insert(0, Failure("refused", line(detail)))
     sent_ms = _ms(t0, sent_at)
-    verdict = stream.assess(
+    findings = stream.assess(
         [((at - t0) * 1000.0, m) for at, m in reader.received],
         stream.rules_for(profile, spec.expected_events),
         user_id=spec.user_id,
@@ -210,7 +210,7 @@ def _record(
         canary_foreign=reader.canary_foreign,
     )
     outcome, reason, error = checks.judge(
-        verdict, failures=failures, close_code=close_code, close_reason=close_reason,
+        findings, failures=failures, close_code=close_code, close_reason=close_reason,
         normal=profile.close.normal,
     )  # fmt: skip
     result = SessionResult(
@@ -222,20 +222,20 @@ def _record(
         auth_mode=spec.auth_mode,
         started_at=started_at,
         connect_ms=_ms(t0, connected_at),
-        first_event_ms=_since(verdict.first_ms, sent_ms),
-        completion_ms=_since(verdict.completed_ms, sent_ms),
+        first_event_ms=_since(findings.first_ms, sent_ms),
+        completion_ms=_since(findings.completed_ms, sent_ms),
         total_ms=_ms(t0, ended_at),
         close_code=close_code,
         close_reason=close_reason,
         sent_close_code=sent_code,
         http_status=http_status,
-        events=verdict.events,
-        missing_events=verdict.missing_events,
-        order_ok=verdict.order_ok,
-        seq_gaps=verdict.seq_gaps,
-        foreign_events=verdict.foreign_events,
-        agent_run_id=verdict.agent_run_id,
-        db_ms=verdict.db_ms,
+        events=findings.events,
+        missing_events=findings.missing_events,
+        order_ok=findings.order_ok,
+        seq_gaps=findings.seq_gaps,
+        foreign_events=findings.foreign_events,
+        agent_run_id=findings.agent_run_id,
+        db_ms=findings.db_ms,
         outcome=outcome,
         reason=reason,
         error=redact(error, reader.hidden),

@@ -175,7 +175,7 @@ def test_a_database_at_0002_with_data_upgrades_and_gives_the_same_answers(
         store.upgrade("0002")
         insert_as_0002(store_url, rounds)
         store.upgrade()
-        assert store.schema_version() == "0004"
+        assert store.schema_version() == "0006"
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         definitions = {(s.sli, s.threshold_ms, s.threshold_mb, s.operation) for s in THRESHOLD_SLOS}
@@ -206,7 +206,7 @@ def insert_as_0002(url: str, rounds: list[RoundResult]) -> None:
 
 
 def _at_0002(row: dict[str, Any]) -> dict[str, Any]:
-    """Without the column revision 0004 added."""
+    """Without the column revision 0006 added."""
     return {k: v for k, v in row.items() if k != "profile"}
 
 
