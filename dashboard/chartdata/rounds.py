@@ -22,7 +22,7 @@ LATEST_ROUNDS = 50
 FAILING_FIRST = {"failed": 0, "error": 1, "skipped": 2, "passed": 3}
 FAILING_COLUMNS = [
     "started_at", "user_id", "reason", "close", "missing_events", "error", "probe", "target",
-    "runner", "run_id",
+    "profile", "runner", "run_id",
 ]  # fmt: skip
 SESSION_COLUMNS = [
     "user_id", "outcome", "reason", "close", "close_code", "http_status", "missing_events",
@@ -45,6 +45,7 @@ class RoundSummary:
     finished_at: datetime
     memory_growth_mb: float | None
     auth: str  # "ok", "failed" or "not made"
+    profile: str = "agent-chat-v1"  # the protocol profile the probe spoke
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,5 +166,5 @@ def _summary(r: RoundResult) -> RoundSummary:
     auth = "not made" if r.auth_check is None else "ok" if r.auth_check.ok else "failed"
     return RoundSummary(
         r.run_id, r.probe, r.target, r.runner, r.status, r.started_at, r.finished_at,
-        r.memory_growth_mb, auth,
+        r.memory_growth_mb, auth, r.profile,
     )  # fmt: skip

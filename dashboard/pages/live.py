@@ -99,6 +99,7 @@ def latest_rounds(ctx: Context, until: datetime) -> None:
             "failures",
             "probe",
             "target",
+            "profile",
             "runner",
             "memory_growth_mb",
             "run_id",
@@ -216,7 +217,7 @@ def round_header(detail: queries.RoundDetail) -> None:
     took = (s.finished_at - s.started_at).total_seconds()
     st.markdown(
         f"**Round** {md_code(s.run_id)} · **{s.status}** · probe {md_code(s.probe)} · "
-        f"target {md_code(s.target)} · runner {md_code(s.runner)} · "
+        f"target {md_code(s.target)} · profile {md_code(s.profile)} · runner {md_code(s.runner)} · "
         f"started {utc(s.started_at)} · took {took:.1f} s"
     )
     failed = int((detail.sessions["outcome"] != "ok").sum())

@@ -132,7 +132,7 @@ def failing_sessions(
     """Failed sessions, newest first, for the on-call view."""
     query = (
         select(
-            _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
+            _s.run_id, _s.probe, _s.target, _s.profile, _s.runner, _s.user_id, _s.started_at,
             _s.close_code, _s.close_reason, _s.http_status, _s.missing_events,
             _s.reason, _s.error,
         )

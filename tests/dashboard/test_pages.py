@@ -206,3 +206,16 @@ def test_an_unreachable_store_is_a_message_not_a_traceback(app: AppFactory) -> N
     at = run(app("postgresql+psycopg://nobody@127.0.0.1:1/nothing"))
     assert "Cannot read the results store" in at.error[0].value
     assert "nobody@127.0.0.1:1" in at.error[0].value  # the URL, never a password
+
+
+def test_live_and_settings_show_each_probes_profile_beside_its_target(
+    app: AppFactory, seeded: Seeded
+) -> None:
+    at = run(app(seeded.faulty))
+    assert set(at.dataframe[0].value["profile"]) == {"agent-chat-v1"}  # failing sessions
+    header = next(m.value for m in at.markdown if m.value.startswith("**Round**"))
+    assert "profile `agent-chat-v1`" in header
+    settings = run(app(seeded.faulty, "pages/settings.py"))
+    probes = settings.dataframe[2].value
+    assert list(probes["profile"]) == ["agent-chat-v1"]
+    assert list(probes.columns).index("profile") == list(probes.columns).index("target") + 1
