@@ -37,7 +37,7 @@ from probes.values import as_nonempty as _name
 from probes.values import as_str as _str
 from probes.values import as_str_list as _strs
 
-SAMPLE = {name: "sample" for name in PLACEHOLDERS} | {"message_json": '"sample"'}
+SAMPLE = {name: "sample" for name in PLACEHOLDERS} | {"message_json": '"sample"', "now_ms": "0"}
 
 
 def _path(raw: Any) -> str:
@@ -183,17 +183,24 @@ def _convert(key: str, raw: Any, spec: Mapping[str, tuple[str, Conv]]) -> dict[s
 
 
 def _done_ok(raw: Any) -> dict[str, Any]:
+    """``{ path, in }``; an empty path or list (the schema's defaults) means no check."""
     table = _table("milestones.done_ok", raw)
     unknown = set(table) - {"path", "in"}
     if unknown:
         raise ConfigError(f"milestones.done_ok.{min(unknown)}: unknown key (known: path, in)")
-    values = table.get("in", [])
-    if not isinstance(values, list) or not values:
-        raise ConfigError("milestones.done_ok.in: must be a non-empty list of values")
+    path, values = table.get("path", ""), table.get("in", [])
+    if not isinstance(values, list):
+        raise ConfigError("milestones.done_ok.in: must be a list of values")
     try:
-        return {"done_ok_path": check_path(table.get("path", "")), "done_ok_in": tuple(values)}
+        path = _path(path)
     except ValueError as exc:
         raise ConfigError(f"milestones.done_ok.path: {exc}") from None
+    if bool(path) != bool(values):
+        missing = "in" if path else "path"
+        raise ConfigError(
+            f"milestones.done_ok.{missing}: required with done_ok.{'path' if path else 'in'}"
+        )
+    return {"done_ok_path": path, "done_ok_in": tuple(values)}
 
 
 def _replies(raw: Any) -> tuple[Reply, ...]:

@@ -41,7 +41,21 @@ def parse_text(text: str, *, origin: str) -> Profile:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"profile file {origin}: not valid TOML: {exc}") from None
-    return parse_profile(doc, origin=origin)
+    table = _unwrapped(doc)
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"profile file {origin}: [[profiles]] must hold a table")
+    return parse_profile(table, origin=origin)
+
+
+def _unwrapped(doc: dict[str, object]) -> object:
+    """A file written as one ``[[profiles]]`` entry (or a ``[profile]`` table) is read as
+    that entry: the format is the entry's keys at the top, but a copy from a config works."""
+    entries = doc.get("profiles")
+    if set(doc) == {"profiles"} and isinstance(entries, list) and len(entries) == 1:
+        return entries[0]
+    if set(doc) == {"profile"} and isinstance(doc["profile"], dict):
+        return doc["profile"]
+    return doc
 
 
 def load_file(path: Path) -> Profile:

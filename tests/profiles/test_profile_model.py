@@ -74,7 +74,7 @@ BAD = [
     ),
     (
         MINIMAL + '[milestones.done_ok]\npath = "status"\n',
-        "profile 'mine': milestones.done_ok.in: must be a non-empty list",
+        "profile 'mine': milestones.done_ok.in: required with done_ok.path",
     ),
     ('frame = "xml"\n' + MINIMAL, "profile 'mine': frame: must be one of json, socketio"),
 ]
@@ -159,3 +159,55 @@ def test_the_socketio_codec_answers_pings_and_adds_its_transport_query() -> None
 def test_the_socketio_codec_names_what_it_cannot_read(packet: str, error: str) -> None:
     with pytest.raises(FrameError, match=error):
         SocketIoCodec().decode(packet)
+
+
+def test_the_schemas_defaults_written_out_are_a_valid_profile() -> None:
+    """PROFILES.md's schema block, values as shown (a generated file writes every key)."""
+    text = (
+        MINIMAL
+        + """[connect]
+query = {}
+headers = {}
+subprotocols = []
+expect_subprotocol = ""
+[auth]
+mode = "header"
+token = "jwt"
+header = "Authorization"
+header_value = "Bearer {token}"
+subprotocol = "bearer.{token}"
+query_param = "access_token"
+message = ''
+refused_http = [401, 403]
+refused_close = []
+refused_events = []
+[events]
+type_path = "type"
+type_from_keys = []
+ignore = []
+[completion]
+order = "ordered"
+required = []
+min_counts = {}
+seq_path = ""
+[isolation]
+user_path = ""
+constant_paths = []
+canary = false
+[heartbeat]
+ws_ping_interval = "off"
+reply = []
+[close]
+normal = [1000]
+"""
+    )
+    text = text.replace(
+        'done = ["finished"]', 'done = ["finished"]\ndone_ok = { path = "", in = [] }'
+    )
+    profile = parse_text(text, origin="t")
+    assert (profile.milestones.done_ok_path, profile.auth.modes) == ("", ("header",))
+
+
+def test_a_profile_file_written_as_one_profiles_entry_is_read_as_that_entry() -> None:
+    wrapped = in_config(MINIMAL)
+    assert parse_text(wrapped, origin="t") == parse_text(MINIMAL, origin="t")
