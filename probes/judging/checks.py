@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from probes.config import DEFAULT_EVENTS
 from probes.judging import stream
-from probes.judging.stream import Failure, Received, StreamFindings, seq_gaps
+from probes.judging.findings import Failure, Received, StreamFindings, seq_gaps
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
 from probes.records import NORMAL_CLOSE, REASONS, Outcome, Reason
 

@@ -15,7 +15,7 @@ import asyncio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from probes.judging.stream import rules_for
+from probes.judging.rules import rules_for
 from probes.profiles.model import Profile
 from probes.profiles.templates import fill, token_b64url
 from probes.records import AuthCheck, AuthMode

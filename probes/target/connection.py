@@ -28,7 +28,7 @@ from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import Event as ProtocolEvent
 from websockets.typing import Subprotocol
 
-from probes.judging.stream import Failure
+from probes.judging.findings import Failure
 from probes.profiles.model import Profile
 from probes.profiles.templates import fill, token_b64url
 from probes.records import ABNORMAL_CLOSE, AuthMode

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from probes.judging.stream import Failure, Rules, describe, rules_for
+from probes.judging.findings import Failure
+from probes.judging.rules import Rules, describe, rules_for
 from probes.profiles.model import Profile, Step
 from probes.profiles.paths import compile_path, lookup
 from probes.profiles.templates import fill, names_in

@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from probes.judging import checks, stream
-from probes.judging.stream import Failure
+from probes.judging.findings import Failure
 from probes.profiles.model import Profile
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
 from probes.profiles.templates import fill, message_values, token_b64url

@@ -15,7 +15,7 @@ from dataclasses import fields
 from time import perf_counter
 from typing import Any
 
-from probes.judging.stream import Rules
+from probes.judging.rules import Rules
 from probes.records import SessionResult
 from probes.target.redaction import Secrets, redact
 
