@@ -30,6 +30,7 @@ from backend.connection import RoutedConnection, Slots, connection_class
 from backend.faults import FaultBox, db_delay_ms, should_reject_handshake
 from backend.headers import DuplicateHeader, single_valued
 from backend.httpapi import HttpApi, HttpReply, HttpRequest
+from backend.limits import Budget, Budgets
 from backend.session import Limits, Peers, Services, Session
 from backend.store import Store
 
@@ -189,6 +190,15 @@ def _limits(config: BackendConfig) -> Limits:
     )
 
 
+def _budget(config: BackendConfig) -> Budget:
+    return Budget(
+        rate=config.request_rate,
+        burst=config.request_burst,
+        bytes_rate=config.reply_kib_rate * 1024.0,
+        bytes_burst=config.reply_kib_burst * 1024.0,
+    )
+
+
 @asynccontextmanager
 async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
     """Serve `config` until the block exits; then close every session and the store."""
@@ -209,6 +219,7 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         faults,
         peers,
         _limits(config),
+        Budgets(_budget(config)),
     )
 
     async def handler(ws: ServerConnection) -> None:
