@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reply-rate-kib",
         type=float,
-        default=1024.0,
+        default=256.0,
         metavar="KIB",
-        help="reply KiB per second per user; bursts of four times that (default 1024)",
+        help="reply KiB per second per user; bursts of four times that (default 256)",
     )
     p.add_argument(
         "--handshake-timeout",

@@ -47,8 +47,8 @@ class BackendConfig:
     max_inflight: int = 8
     request_rate: float = 20.0  # per user, per second (backend.limits)
     request_burst: float = 40.0
-    reply_kib_rate: float = 1024.0  # reply KiB per user, per second
-    reply_kib_burst: float = 4096.0
+    reply_kib_rate: float = 256.0  # reply KiB per user, per second
+    reply_kib_burst: float = 1024.0
     send_buffer_bytes: int = 1 << 20
     send_timeout_s: float = 10.0
     ping_interval_s: float | None = 20.0

@@ -34,8 +34,8 @@ class Budget:
 
     rate: float = 20.0
     burst: float = 40.0
-    bytes_rate: float = 1 << 20
-    bytes_burst: float = 4 << 20
+    bytes_rate: float = 256 << 10
+    bytes_burst: float = 1 << 20
 
 
 @dataclass

@@ -90,12 +90,18 @@ class Handshake:
     """Decides each upgrade request: plain HTTP route, 503, 401, or a session."""
 
     def __init__(
-        self, api: HttpApi, verifier: TokenVerifier, faults: FaultBox, slots: Slots
+        self,
+        api: HttpApi,
+        verifier: TokenVerifier,
+        faults: FaultBox,
+        slots: Slots,
+        budgets: Budgets,
     ) -> None:
         self._api = api
         self._verifier = verifier
         self._faults = faults
         self._slots = slots
+        self._budgets = budgets
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' hook: a Response refuses (or answers) the request; None upgrades."""
@@ -117,6 +123,9 @@ class Handshake:
             identity = self._verifier.verify(token)
         except AuthError as exc:
             return json_response(HttpReply(401, {"error": "unauthorized", "reason": exc.reason}))
+        over_budget = self._budgets.of(identity.user_id).admit()  # a connection costs a request
+        if over_budget is not None:
+            return json_response(HttpReply(429, {"error": "rate_limited", "reason": over_budget}))
         assert isinstance(connection, RoutedConnection)
         if not self._slots.take(connection):
             return json_response(_unavailable("too many connections"))
@@ -210,6 +219,7 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         delay_ms=lambda operation: db_delay_ms(faults.current, operation),
     )
     peers, slots = Peers(), Slots(config.max_connections)
+    budgets = Budgets(_budget(config))
     api = HttpApi(
         health=_health(slots, time.monotonic()), faults=faults, admin_token=config.admin_token
     )
@@ -219,14 +229,14 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         faults,
         peers,
         _limits(config),
-        Budgets(_budget(config)),
+        budgets,
     )
 
     async def handler(ws: ServerConnection) -> None:
         assert isinstance(ws, RoutedConnection) and ws.identity is not None
         await Session(ws, ws.identity, services).serve()
 
-    handshake = Handshake(api, verifier, faults, slots)
+    handshake = Handshake(api, verifier, faults, slots, budgets)
     try:
         server = await serve(
             handler,

@@ -27,6 +27,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,18 +45,24 @@ RATE = 200  # py-spy samples per second
 DB_FILES = ("backend/store.py", "backend/database.py", "sqlalchemy/", "sqlite3/")
 
 
-def start_backend(db: Path, step_delay_ms: float) -> tuple[subprocess.Popen[str], str]:
-    """The backend as a child process, once it prints its ready line."""
+@asynccontextmanager
+async def backend_process(*flags: str) -> AsyncIterator[tuple[int, str]]:
+    """`python -m backend --port 0 FLAGS` on a temp database: yields (pid, ws URL)."""
     env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET)
-    argv = [sys.executable, "-m", "backend", "--port", "0", "--db", str(db)]
-    argv += ["--step-delay-ms", f"{step_delay_ms:g}", "--max-connections", "5000"]
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    match = READY.search(proc.stdout.readline())
-    if match is None:
-        proc.kill()
-        raise RuntimeError("the backend did not print its ready line")
-    return proc, match.group(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [sys.executable, "-m", "backend", "--port", "0", "--db", f"{tmp}/backend.db"]
+        proc = subprocess.Popen(
+            [*argv, *flags], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert proc.stdout is not None
+            match = READY.search(proc.stdout.readline())
+            if match is None:
+                raise RuntimeError("the backend did not print its ready line")
+            yield proc.pid, match.group(1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 async def one_round(url: str, users: int) -> tuple[float, str, int]:
@@ -129,23 +137,20 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_backend(Path(tmp) / "backend.db", args.step_delay_ms)
-        try:
-            await one_round(url, min(args.users, 100))  # warm-up
-            print("| round | users | wall s | status | ok | backend CPU ms/session |")
-            print("| ---: | ---: | ---: | --- | ---: | ---: |")
-            for index in range(1, args.rounds + 1):
-                before = cpu_s(proc.pid)
-                wall, status, ok = await one_round(url, args.users)
-                per = 1000.0 * (cpu_s(proc.pid) - before) / args.users
-                print(f"| {index} | {args.users} | {wall:.2f} | {status} | {ok} | {per:.2f} |")
-            if args.profile:
-                await profiled_round(proc.pid, url, args.users, Path(tmp))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    flags = ("--step-delay-ms", f"{args.step_delay_ms:g}", "--max-connections", "5000")
+    async with backend_process(*flags) as (pid, url):
+        await one_round(url, min(args.users, 100))  # warm-up
+        print("| round | users | wall s | status | ok | backend CPU ms/session |")
+        print("| ---: | ---: | ---: | --- | ---: | ---: |")
+        for index in range(1, args.rounds + 1):
+            before = cpu_s(pid)
+            wall, status, ok = await one_round(url, args.users)
+            per = 1000.0 * (cpu_s(pid) - before) / args.users
+            print(f"| {index} | {args.users} | {wall:.2f} | {status} | {ok} | {per:.2f} |")
+        if args.profile:
+            with tempfile.TemporaryDirectory() as tmp:
+                await profiled_round(pid, url, args.users, Path(tmp))
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 async def profiled_round(pid: int, url: str, users: int, tmp: Path) -> None:

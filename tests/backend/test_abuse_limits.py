@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from backend.config import BackendConfig
 from backend.limits import Budget, Budgets
@@ -28,7 +28,8 @@ async def _replies(ws: Any, count: int) -> list[dict[str, Any]]:
 async def test_requests_over_the_rate_are_refused_then_the_client_is_closed(
     config: BackendConfig, start: Any, users: Any, ask: Any
 ) -> None:
-    limits = {"request_rate": NO_REFILL, "request_burst": 5, "bad_request_limit": 3}
+    # the connection takes one request token, the five threads the rest
+    limits = {"request_rate": NO_REFILL, "request_burst": 6, "bad_request_limit": 3}
     async with start(config, **limits) as srv:
         users.url = srv.url
         ws = await users.connect("abuser")
@@ -46,9 +47,14 @@ async def test_requests_over_the_rate_are_refused_then_the_client_is_closed(
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "too many bad requests")
 
-        again = await users.connect("abuser")  # a new connection: the same budget
-        refusal = await ask(again, {"type": "create_thread", "id": "x"})
-        assert (refusal["type"], refusal["code"]) == ("error", "rate_limited")
+        with pytest.raises(InvalidStatus) as refused_again:  # reconnecting: the same budget
+            await users.connect("abuser")
+        response = refused_again.value.response
+        assert response.status_code == 429
+        assert json.loads(response.body) == {
+            "error": "rate_limited",
+            "reason": "too many requests (limit 1e-06 per second)",
+        }
         other = await users.connect("bystander")
         assert (await ask(other, {"type": "create_thread", "id": "y"}))["type"] == "thread_created"
 
