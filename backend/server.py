@@ -7,6 +7,7 @@ sessions with the configured close code (1001, or 1012 for a restart).
 
 from __future__ import annotations
 
+import asyncio
 import http
 import importlib.metadata
 import logging
@@ -183,6 +184,7 @@ def _health(slots: Slots, started: float) -> Callable[[], dict[str, Any]]:
             "rss_bytes": process.memory_info().rss,
             "uptime_s": round(time.monotonic() - started, 3),
             "connections": len(slots),
+            "tasks": len(asyncio.all_tasks()),
             "version": version,
         }
 
