@@ -8,7 +8,6 @@ sessions with the configured close code (1001, or 1012 for a restart).
 from __future__ import annotations
 
 import asyncio
-import http
 import importlib.metadata
 import logging
 import os
@@ -20,7 +19,6 @@ from typing import Any
 
 import psutil
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -32,14 +30,13 @@ from backend.faults import FaultBox, db_delay_ms, should_reject_handshake
 from backend.headers import DuplicateHeader, single_valued
 from backend.httpapi import HttpApi, HttpReply, HttpRequest
 from backend.limits import Budget, Budgets
+from backend.responses import json_response
 from backend.session import Limits, Peers, Services, Session
 from backend.store import Store
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("agent-chat.v1")
-JSON_TYPE = "application/json"
-ERROR_CODES = {500: "internal", 503: "unavailable"}
 
 
 def backend_version() -> str:
@@ -48,19 +45,6 @@ def backend_version() -> str:
         return importlib.metadata.version("slawatch")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def json_response(reply: HttpReply) -> Response:
-    """A websockets `Response` carrying `reply` as JSON; the connection closes after it."""
-    body = reply.text().encode()
-    headers = Headers(
-        [
-            ("Content-Type", JSON_TYPE),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-        ]
-    )
-    return Response(reply.status, http.HTTPStatus(reply.status).phrase, headers, body)
 
 
 def select_subprotocol(
@@ -132,16 +116,6 @@ class Handshake:
             return json_response(_unavailable("too many connections"))
         connection.identity = identity
         return None
-
-    def process_response(
-        self, _connection: ServerConnection, _request: Request, response: Response
-    ) -> Response | None:
-        """websockets' hook: its own plain-text refusals (a bad upgrade) become JSON too."""
-        if response.status_code < 400 or response.headers.get("Content-Type") == JSON_TYPE:
-            return None
-        message = response.body.decode("utf-8", "replace").split("\n", 1)[0].strip()
-        code = ERROR_CODES.get(response.status_code, "bad_request")
-        return json_response(HttpReply(response.status_code, {"error": code, "message": message}))
 
 
 def _unavailable(reason: str) -> HttpReply:
@@ -245,7 +219,6 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
             config.host,
             config.port,
             process_request=handshake.process_request,
-            process_response=handshake.process_response,
             open_timeout=config.handshake_timeout_s,
             select_subprotocol=select_subprotocol,
             create_connection=connection_class(api, slots),
