@@ -17,6 +17,7 @@ from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time
+from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, UsageError
@@ -34,7 +35,14 @@ from probes.target.tokens import mint_token
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from probes.cli.up import run_up
 
-    return asyncio.run(run_up(settings, config=args.config, dashboard=not args.no_dashboard))
+    return asyncio.run(
+        run_up(
+            settings,
+            config=args.config,
+            dashboard=not args.no_dashboard,
+            metrics_listen=args.metrics_listen,
+        )
+    )
 
 
 def backend(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,7 +56,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     assert secret is not None
 
     async def main() -> None:
-        with open_store(settings) as store:
+        with (
+            open_store(settings) as store,
+            metrics(store, settings, args.metrics_listen, "--metrics-listen"),
+        ):
             scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
             scheduler.start()
             print(
