@@ -6,7 +6,7 @@ too. Every function takes the store URL (and the settings when the answer
 depends on them) so the cache key says exactly what was asked; ``until`` is
 rounded up by ``window_end`` so that the pages of one refresh interval share
 one cached answer. Shared by all browser sessions of the process
-(``st.cache_data`` is global). Writes go to the store itself (``store(url)``);
+(``st.cache_data`` is global). Writes go to the store's write side (``writer(url)``);
 ``forget_notes`` drops the cached annotations after one.
 """
 
@@ -19,8 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.chartdata import frames, rounds, rows, series, status
-from dashboard.chartdata import objectives as judged
-from dashboard.chartdata.objectives import Objectives
+from dashboard.chartdata.objectives import Objectives, judge
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
 from dashboard.chartdata.status import Labels, StoreStatus
@@ -56,13 +55,24 @@ def window_end(step_s: float, now: datetime | None = None) -> datetime:
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> ResultStore:
-    # Connect only: the dashboard never creates or migrates the store.
+    # Connect only, read-only: the dashboard never creates, migrates or locks the store
+    # to read (the SLI cache is filled by writers' processes, not by page views).
+    return ResultStore(url, read_only=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _writer(url: str) -> ResultStore:
     return ResultStore(url)
 
 
 def store(url: str) -> ResultStore:
-    """The shared store for ``url``: the annotation form writes through it, reports read it."""
+    """The shared read-only store for ``url``: pages and reports read it."""
     return _store(url)
+
+
+def writer(url: str) -> ResultStore:
+    """The store's write side, for the annotation form (the dashboard's one write)."""
+    return _writer(url)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -87,7 +97,7 @@ def objectives(
     slo_windows: bool = False,
 ) -> Objectives:
     """Every objective judged (``chartdata.objectives.judge``: the gate's and reports' answer)."""
-    return judged.judge(_store(url), settings, since, until, filters, slo_windows)
+    return judge(_store(url), settings, since, until, filters, slo_windows)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)
