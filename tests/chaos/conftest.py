@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from tests.support.backend_process import Backend, start_backends, stop_backends
 from tests.support.fault_proxy import FaultProxy
+from tests.support.pg_schema import fresh_schema
 
 PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 STORES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -84,17 +84,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'slawatch.db'}"
         return
-    schema = f"slawatch_chaos_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(PG_URL, "slawatch_chaos") as url:
+        yield url
 
 
 @contextlib.contextmanager
