@@ -122,6 +122,8 @@ class SloSettings:
     threshold_mb: float | None = None
     operation: str | None = None
     probe: str | None = None  # only this probe's records; None = all
+    # session_success: sessions closed 1001/1012 (planned_close) are valid events too
+    count_planned_closes: bool = False
 
     @property
     def target_ratio(self) -> float:
@@ -408,6 +410,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "threshold_mb": ("threshold_mb", _num(0, 1_000_000)),
         "operation": ("operation", _choice(*DB_OPERATIONS)),
         "probe": ("probe", _nonempty),
+        "count_planned_closes": ("count_planned_closes", _bool),
     },
 }
 TOP_LEVEL = {"runner": _nonempty}
