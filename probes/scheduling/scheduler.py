@@ -86,6 +86,9 @@ class ProbeScheduler:
         self._on_round = on_round
         self._probes = {f"probe:{p.name}": p for p in settings.probes}
         self._unsaved: list[RoundResult] = []
+        # One flush at a time: rounds finishing together must not save the same
+        # pending round twice (the second try fails on the run id: false errors).
+        self._flushing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
@@ -174,13 +177,24 @@ class ProbeScheduler:
             self._on_round(result)
 
     async def _flush(self) -> None:
-        while self._unsaved:
-            try:
-                await asyncio.to_thread(self._store.save_round, self._unsaved[0])
-            except Exception as exc:
-                log.error("cannot save %d round(s) yet, will retry: %s", len(self._unsaved), exc)
-                return
-            self._unsaved.pop(0)
+        """Save the pending rounds in order; on failure keep them for the next flush."""
+        async with self._flushing:
+            while self._unsaved:
+                pending = self._unsaved[0]
+                try:
+                    await asyncio.to_thread(self._store.save_round, pending)
+                except Exception as exc:
+                    log.error(
+                        "cannot save %d round(s) yet, will retry: %s", len(self._unsaved), exc
+                    )
+                    return
+                self._unsaved.pop(0)
+                log.info(
+                    "stored round %s of probe %s (%s)",
+                    pending.run_id,
+                    pending.probe,
+                    pending.status,
+                )
 
     def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)
