@@ -24,6 +24,7 @@ from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.verdict import evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
+from probes.results import safe_url
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
 from probes.target.tokens import mint_token
@@ -49,11 +50,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> None:
         with open_store(settings) as store:
-            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
+            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, ha=args.ha)
             scheduler.start()
             print(
-                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
-                f"store {settings.store.url}",
+                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
+                f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
+                f"store {safe_url(settings.store.url)}",
                 file=sys.stderr,
             )
             try:

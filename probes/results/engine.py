@@ -8,6 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError
@@ -66,6 +67,13 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def head_revision() -> str:
+    """The newest Alembic revision shipped with this code (what ``upgrade`` reaches)."""
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
 
 
 def schema_version(engine: Engine) -> str | None:

@@ -1,17 +1,24 @@
 """APScheduler wiring: each probe every ``every``, one round at a time, no silent gaps.
 
-A slot that cannot run (the previous round overran, or the scheduler missed it)
-is stored as a ``skipped`` round with the reason. A round that raises is stored
-as an ``error`` round. A round that cannot be saved is kept and saved with the
+Slots are aligned to the epoch (``probes.slots``), so every runner names the
+same slots. Before a round runs, its slot is recorded in the store; that
+record is also the lease that lets two ``--ha`` runners of one label share
+the schedule (the one whose record lands runs the slot). A slot that cannot
+run (the previous round overran, or the scheduler missed it) is stored as a
+``skipped`` round with the reason. A round that raises is stored as an
+``error`` round. A round that cannot be saved is kept and saved with the
 next one, so a store outage loses nothing that the process still holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +29,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from probes.config import ProbeSettings, Settings
 from probes.records import RoundResult, RoundStatus
 from probes.results import ResultStore
+from probes.scheduling.watchdog import Watchdog
+from probes.slots import EPOCH, slot_of
 from probes.target.memory import HealthzMemory, MemorySource
 from probes.target.round import run_round
 
@@ -65,6 +74,15 @@ def round_without_sessions(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A round to store, with the slot it fills (None: the slot is already recorded)."""
+
+    result: RoundResult
+    slot: datetime | None = None
+    state: str = "started"
+
+
 class ProbeScheduler:
     """Runs every configured probe on its interval and stores each round."""
 
@@ -75,6 +93,7 @@ class ProbeScheduler:
         secret: str,
         *,
         runner: str,
+        ha: bool = False,
         now: Callable[[], datetime] = utc_now,
         on_round: Callable[[RoundResult], None] | None = None,
     ) -> None:
@@ -85,12 +104,27 @@ class ProbeScheduler:
         self._now = now
         self._on_round = on_round
         self._probes = {f"probe:{p.name}": p for p in settings.probes}
-        self._unsaved: list[RoundResult] = []
+        self._ha = ha
+        self.instance = uuid.uuid4().hex
+        self._unsaved: list[Pending] = []
         # One flush at a time: rounds finishing together must not save the same
         # pending round twice (the second try fails on the run id: false errors).
         self._flushing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        # Store writes get threads of their own: rounds stuck in the default
+        # executor cannot stop the heartbeat or the saving of other rounds.
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slawatch-store")
+        self.watchdog = Watchdog(
+            settings,
+            store,
+            runner=runner,
+            instance=self.instance,
+            ha=ha,
+            now=now,
+            executor=self._executor,
+            round_grace_s=ROUND_GRACE_S,
+        )
 
     def start(self) -> None:
         """Add one job per probe (first round at once) and start; needs a running loop."""
@@ -98,17 +132,27 @@ class ProbeScheduler:
         self._scheduler.add_listener(
             self.on_slot_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
         )
+        now = self._now()
         for job_id, probe in self._probes.items():
+            # The current slot at once if a round still fits in it, else the next one.
+            fits = now - slot_of(now, probe.every_s) + timedelta(seconds=probe.timeout_s)
             self._scheduler.add_job(
                 self.run_probe,
-                IntervalTrigger(seconds=probe.every_s, timezone=UTC),
+                IntervalTrigger(seconds=probe.every_s, start_date=EPOCH, timezone=UTC),
                 args=(probe,),
                 id=job_id,
                 max_instances=1,
                 coalesce=False,
                 misfire_grace_time=max(1, int(probe.every_s / 2)),
-                next_run_time=self._now(),
+                **({"next_run_time": now} if fits <= timedelta(seconds=probe.every_s) else {}),
             )
+        self._scheduler.add_job(
+            self.watchdog.tick,
+            IntervalTrigger(seconds=self.watchdog.beat.beat_every_s, timezone=UTC),
+            id="heartbeat",
+            next_run_time=now,
+            max_instances=1,
+        )
         self._scheduler.add_job(
             self.prune,
             IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC),
@@ -126,22 +170,61 @@ class ProbeScheduler:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
+        await self.watchdog.stop()
+        self._executor.shutdown(wait=False)
 
-    async def run_probe(self, probe: ProbeSettings) -> RoundResult:
-        """Run one round of ``probe`` now, store it, and return it."""
+    async def run_probe(self, probe: ProbeSettings) -> RoundResult | None:
+        """Take the current slot of ``probe``, run its round, store it, and return it.
+
+        None when the slot was already taken (by the HA partner): nothing runs.
+        """
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            result = await self._round(probe)
-            await self._save(result)
+            run_id = uuid.uuid4().hex
+            slot = slot_of(self._now(), probe.every_s)
+            recorded = await self._take(probe, slot, run_id, "started")
+            if recorded is False:
+                return None
+            result = await self._round(probe, run_id)
+            await self._save(Pending(result, None if recorded else slot))
             return result
+        except asyncio.CancelledError:  # stop(): a job that ends here is not an error
+            log.info("round of probe %s cancelled: the runner is stopping", probe.name)
+            return None
         finally:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _round(self, probe: ProbeSettings) -> RoundResult:
-        run_id = uuid.uuid4().hex
+    async def _take(
+        self, probe: ProbeSettings, slot: datetime, run_id: str, state: str
+    ) -> bool | None:
+        """Record the slot: True taken, False taken by another process, None store down."""
+        try:
+            taken = await self._in_store(
+                lambda: self._store.take_slot(
+                    probe=probe.name, runner=self._runner, slot=slot,
+                    instance=self.instance, run_id=run_id, state=state,
+                )
+            )  # fmt: skip
+        except Exception as exc:  # run anyway: the slot is recorded with the round
+            log.warning("cannot record slot %s of probe %s yet: %s", slot, probe.name, exc)
+            return None
+        if not taken:
+            self.watchdog.progressed(stored=False)
+            if not self._ha:
+                log.warning(
+                    "slot %s of probe %s already taken by another runner labelled %r "
+                    "(two runners of one label need --ha)", slot.isoformat(), probe.name,
+                    self._runner,
+                )  # fmt: skip
+        return bool(taken)
+
+    async def _in_store(self, call: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _round(self, probe: ProbeSettings, run_id: str) -> RoundResult:
         started = self._now()
         try:
             return await asyncio.wait_for(
@@ -170,11 +253,11 @@ class ProbeScheduler:
             run_id=run_id,
         )
 
-    async def _save(self, result: RoundResult) -> None:
-        self._unsaved.append(result)
+    async def _save(self, pending: Pending) -> None:
+        self._unsaved.append(pending)
         await self._flush()
         if self._on_round is not None:
-            self._on_round(result)
+            self._on_round(pending.result)
 
     async def _flush(self) -> None:
         """Save the pending rounds in order; on failure keep them for the next flush."""
@@ -182,19 +265,26 @@ class ProbeScheduler:
             while self._unsaved:
                 pending = self._unsaved[0]
                 try:
-                    await asyncio.to_thread(self._store.save_round, pending)
+                    await self._in_store(functools.partial(self._store_pending, pending))
                 except Exception as exc:
                     log.error(
                         "cannot save %d round(s) yet, will retry: %s", len(self._unsaved), exc
                     )
                     return
                 self._unsaved.pop(0)
-                log.info(
-                    "stored round %s of probe %s (%s)",
-                    pending.run_id,
-                    pending.probe,
-                    pending.status,
-                )
+                self.watchdog.progressed(stored=True)
+                r = pending.result
+                log.info("stored round %s of probe %s (%s)", r.run_id, r.probe, r.status)
+
+    def _store_pending(self, pending: Pending) -> None:
+        """The slot record the store could not take earlier (insert-or-ignore), then the round."""
+        r = pending.result
+        if pending.slot is not None:
+            self._store.take_slot(
+                probe=r.probe, runner=r.runner, slot=pending.slot,
+                instance=self.instance, run_id=r.run_id, state=pending.state,
+            )  # fmt: skip
+        self._store.save_round(r)
 
     def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)
@@ -211,13 +301,21 @@ class ProbeScheduler:
             record = round_without_sessions(
                 probe, self._runner, status="skipped", started=slot, reason=reason, now=self._now()
             )
-            self._spawn(self._save(record))
+            self._spawn(self._skip(probe, record))
+
+    async def _skip(self, probe: ProbeSettings, record: RoundResult) -> None:
+        """Store a skipped slot, unless the HA partner has run it."""
+        slot = slot_of(record.started_at, probe.every_s)
+        recorded = await self._take(probe, slot, record.run_id, "skipped")
+        if recorded is not False:
+            await self._save(Pending(record, None if recorded else slot, "skipped"))
 
     async def prune(self) -> int:
         """Drop raw rows older than the retention setting (rollups stay)."""
         cutoff = self._now() - timedelta(days=self._settings.store.retention_days)
         try:
-            return await asyncio.to_thread(self._store.prune_older_than, cutoff)
+            pruned = await asyncio.to_thread(self._store.prune_older_than, cutoff)
+            return pruned + await asyncio.to_thread(self._store.prune_schedule, cutoff)
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0
