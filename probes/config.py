@@ -49,6 +49,8 @@ PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a
 class StoreSettings:
     url: str = "sqlite:///data/slawatch.db"
     retention_days: float = 90.0  # raw rows older than this are pruned; rollups stay
+    # Rounds, per-minute and per-hour rollups, the SLI cache: pruned after this.
+    rollup_retention_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +308,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
     "store": {
         "url": ("url", _store_url),
         "retention": ("retention_days", lambda r: parse_duration(r) / DAY),
+        "rollup_retention": ("rollup_retention_days", lambda r: parse_duration(r) / DAY),
     },
     "backend": {
         "host": ("host", _nonempty),
@@ -402,6 +405,14 @@ def _slo(path: str, table: Any) -> SloSettings:
     return SloSettings(**values)
 
 
+def _check_retention(store: StoreSettings) -> None:
+    if store.rollup_retention_days < store.retention_days:
+        raise ConfigError(
+            f"store.rollup_retention: must be at least store.retention "
+            f"({store.retention_days:g}d): rollups outlive the raw rows they summarise"
+        )
+
+
 def _unique(path: str, names: list[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
@@ -437,6 +448,7 @@ def parse_settings(text: str) -> Settings:
     ):
         if key in doc:
             sections[key] = cls(**_convert(key, doc[key], key))
+    _check_retention(sections.get("store", StoreSettings()))
     if "runner" in doc:
         try:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])

@@ -99,7 +99,8 @@ def main() -> None:
     st.markdown(
         f"**Config:** {md_code(source)} · SHA-256 `{s.digest[:16]}…`  \n"
         f"**Results store:** {md_code(ctx.safe_url)} · raw data kept "
-        f"{duration(s.store.retention_days * 86400)}  \n"
+        f"{duration(s.store.retention_days * 86400)}, rollups "
+        f"{duration(s.store.rollup_retention_days * 86400)}  \n"
         f"**Runner label:** {md_code(s.runner)}"
     )
     st.subheader("Objectives")

@@ -17,6 +17,7 @@ from pathlib import Path
 from probes.cli import commands
 from probes.config import Settings, load_settings
 from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
+from probes.redaction import install_redaction
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_redaction()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -179,16 +179,3 @@ def annotations_between(
             Annotation(row.kind, row.start, row.end, row.text, row.target, row.id)
             for row in conn.execute(query)
         ]
-
-
-def labels(engine: Engine) -> dict[str, list[str]]:
-    """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
-    r = rounds.c
-    query = select(r.probe, r.target, r.runner).distinct()
-    found: dict[str, set[str]] = {"probes": set(), "targets": set(), "runners": set()}
-    with engine.connect() as conn:
-        for probe, target, runner in conn.execute(query):
-            found["probes"].add(probe)
-            found["targets"].add(target)
-            found["runners"].add(runner)
-    return {key: sorted(values) for key, values in found.items()}

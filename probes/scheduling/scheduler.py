@@ -311,11 +311,14 @@ class ProbeScheduler:
             await self._save(Pending(record, None if recorded else slot, "skipped"))
 
     async def prune(self) -> int:
-        """Drop raw rows older than the retention setting (rollups stay)."""
-        cutoff = self._now() - timedelta(days=self._settings.store.retention_days)
+        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``."""
+        store, now = self._settings.store, self._now()
+        raw = now - timedelta(days=store.retention_days)
+        rollups = now - timedelta(days=store.rollup_retention_days)
         try:
-            pruned = await asyncio.to_thread(self._store.prune_older_than, cutoff)
-            return pruned + await asyncio.to_thread(self._store.prune_schedule, cutoff)
+            pruned = await asyncio.to_thread(self._store.prune, raw, rollups)
+            # Slot records and heartbeats are coverage's evidence: kept as long as rollups.
+            return pruned + await asyncio.to_thread(self._store.prune_schedule, rollups)
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0

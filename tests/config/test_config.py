@@ -46,6 +46,10 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ("runnr = 'x'", "runnr: unknown key"),
         ("[store]\nurl = 'mysql://x'", "store.url: must be an SQLAlchemy URL"),
         ("[store]\nretention = 'forever'", "store.retention: expected a duration"),
+        (
+            "[store]\nretention = '90d'\nrollup_retention = '30d'",
+            "store.rollup_retention: must be at least store.retention (90d)",
+        ),
         ("[backend]\nport = 70000", "backend.port: must be an integer from 0 to 65535, got 70000"),
         ("[dashboard]\npassword_hash = 'abc'", "dashboard.password_hash: must be pbkdf2_sha256$"),
         ("[[probes]]\nusers = 0", "probes[0].users: must be an integer from 1 to 10000, got 0"),

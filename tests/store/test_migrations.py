@@ -33,11 +33,13 @@ TABLES = {
     "session_rollup_minute",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "round_labels",
     "runner_heartbeats",
     "schedule_slots",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
-SCHEDULE_TABLES = {"runner_heartbeats", "schedule_slots"}  # revision 0004
+LABEL_TABLES = {"round_labels"}  # revision 0004
+SCHEDULE_TABLES = {"runner_heartbeats", "schedule_slots"}  # revision 0005
 HEAD = engine.head_revision()
 
 
@@ -173,7 +175,9 @@ def row_counts(url: str) -> dict[str, int]:
         with counted.connect() as conn:
             return {
                 name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
-                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES - SCHEDULE_TABLES)
+                for name in sorted(
+                    TABLES - {"alembic_version"} - CACHE_TABLES - LABEL_TABLES - SCHEDULE_TABLES
+                )
             }
     finally:
         counted.dispose()
@@ -200,3 +204,31 @@ def answers(store: ResultStore) -> list[Any]:
     out.append(store.rounds_between(since, until))
     out.append(store.sessions_between(since, until))
     return out
+
+
+def test_0004_lists_the_labels_of_existing_rounds_and_drops_the_duplicate_indexes(
+    store_url: str,
+) -> None:
+    with ResultStore(engine.make_parent_folder(store_url)) as store:
+        store.upgrade("0003")
+        legacy_insert(store_url, upgrade_path_rounds())
+        timing = (DbTiming("thread_create", 12.0, None, True),)
+        second = RoundResult(
+            "x1", "login", "ws://b/ws", "us-1", T0, T0, "passed", db_timings=timing
+        )
+        legacy_insert(store_url, [second])
+        store.upgrade()
+        assert store.labels() == {
+            "probes": ["chat", "login"],
+            "targets": ["ws://a/ws", "ws://b/ws"],
+            "runners": ["eu-1", "us-1"],
+        }
+    check = create_engine(store_url)
+    try:
+        found = inspect(check)
+        for table in ("sessions", "rounds", "db_timings"):
+            names = {ix["name"] for ix in found.get_indexes(table)}
+            assert f"ix_{table}_started_at" not in names
+            assert f"ix_{table}_window" in names
+    finally:
+        check.dispose()
