@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from probes.config import ProbeSettings, Settings, SloSettings
 from probes.judging import slo
+from probes.judging.aggregate import Aggregate, aggregate_slices, parse_aggregate
 from probes.records import Annotation, Filters, RunnerBeat, SliBucket
 from probes.results import ResultStore
 from probes.slots import first_slot_at_or_after, slots_between
@@ -148,7 +149,11 @@ def evaluate_objective(
     """
     since = floor_to_bucket(since)
     start = min(since, until - ALERT_LOOKBACK)
-    buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
+    rule = parse_aggregate(objective.aggregate)
+    if rule.pooled:
+        buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
+    else:
+        buckets = location_slices(store, objective, rule, start, until, filters)
     return slo.evaluate(
         objective,
         buckets,
@@ -159,6 +164,32 @@ def evaluate_objective(
         coverage=coverage,
         alerts=settings.alerts,
     )
+
+
+def location_slices(
+    store: ResultStore,
+    objective: SloSettings,
+    rule: Aggregate,
+    start: datetime,
+    until: datetime,
+    filters: Filters,
+) -> list[SliBucket]:
+    """One-minute slices over [start, until), judged per location and combined by ``rule``.
+
+    The locations are the runner labels of stored rounds (or the filter's one).
+    """
+    runners = [filters.runner] if filters.runner else store.labels()["runners"]
+    per_location = {
+        runner: store.sli_counts(
+            objective,
+            start,
+            until,
+            Filters(filters.target, filters.probe, runner, filters.run_ids),
+            bucket_s=BUCKET_S,
+        )
+        for runner in runners
+    }
+    return aggregate_slices(per_location, rule, objective.objective)
 
 
 def sli_buckets(
