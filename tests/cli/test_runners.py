@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
 
-from probes.config import parse_settings
-from probes.judging.verdict import SETTLE_S, slot_coverage
-from probes.results import ResultStore, rounds, session_rollup, sessions
+from probes.config import SloSettings, parse_settings
+from probes.judging.evaluation import SETTLE_S, slot_coverage
+from probes.results import ResultStore
 from tests.cli.conftest import slawatch
 from tests.support.backend_process import Backend, start_backends, stop_backends
 from tests.support.databases import PG_URL, fresh_pg_schema
@@ -21,6 +20,7 @@ from tests.support.runner_process import Runner, probe_config, start_runner, wai
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs SLAWATCH_TEST_PG_URL")
 EVERY_S = 3.0
+SUCCESS = SloSettings("s", "session_success", 99.0)
 
 
 @pytest.fixture
@@ -68,19 +68,15 @@ def test_four_runners_killed_and_restarted_store_every_acknowledged_round_once(
     )
     acknowledged = Counter(run_id for r in done for run_id in r.acknowledged)
     assert acknowledged and max(acknowledged.values()) == 1
-    engine = create_engine(pg_url)
-    try:
-        with engine.connect() as conn:
-            stored = Counter(conn.execute(select(rounds.c.run_id)).scalars())
-            per_round = Counter(conn.execute(select(sessions.c.run_id)).scalars())
-            rolled_up = conn.execute(select(func.sum(session_rollup.c.sessions))).scalar_one()
-            counted = conn.execute(
-                select(func.count())
-                .select_from(sessions.join(rounds))
-                .where(rounds.c.status.in_(("passed", "failed")))
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    since, until = began - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)
+    with ResultStore(pg_url) as store:
+        stored = Counter(r["run_id"] for r in store.rounds_between(since, until))
+        per_round = Counter(s["run_id"] for s in store.sessions_between(since, until))
+        data = {r["run_id"] for r in store.rounds_between(since, until)
+                if r["status"] in ("passed", "failed")}  # fmt: skip
+        # session_success is counted from the minute rollup, written with each round.
+        rolled_up = sum(b.valid for b in store.sli_counts(SUCCESS, since, until, bucket_s=3600))
+    counted = sum(n for run_id, n in per_round.items() if run_id in data)
     assert {run_id: stored[run_id] for run_id in acknowledged} == dict.fromkeys(acknowledged, 1)
     assert all(per_round[run_id] == 1 for run_id in acknowledged if stored[run_id])
     assert rolled_up == counted  # the minute counters count each session once

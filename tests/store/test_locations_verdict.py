@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from probes.config import parse_settings
-from probes.judging.verdict import evaluate_window
+from probes.judging.evaluation import evaluate_window
 from probes.records import RoundResult, SessionResult
 from probes.results import ResultStore
 
