@@ -13,7 +13,6 @@ next one, so a store outage loses nothing that the process still holds.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -112,9 +111,12 @@ class ProbeScheduler:
         self._flushing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        # Store writes get threads of their own: rounds stuck in the default
-        # executor cannot stop the heartbeat or the saving of other rounds.
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slawatch-store")
+        self._spilled = False
+        self._late_slots: list[Pending] = []  # slot records of spilled rounds
+        # The store's own thread: probes' worker threads can never hold up a save;
+        # the heartbeat has another, so a slow save cannot make the runner look down.
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="slawatch-store")
+        self._beat_thread = ThreadPoolExecutor(1, thread_name_prefix="slawatch-beat")
         self.watchdog = Watchdog(
             settings,
             store,
@@ -122,7 +124,7 @@ class ProbeScheduler:
             instance=self.instance,
             ha=ha,
             now=now,
-            executor=self._executor,
+            executor=self._beat_thread,
             round_grace_s=ROUND_GRACE_S,
         )
 
@@ -170,8 +172,9 @@ class ProbeScheduler:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
+        self._store_thread.shutdown(wait=True)
         await self.watchdog.stop()
-        self._executor.shutdown(wait=False)
+        self._beat_thread.shutdown(wait=True)
 
     async def run_probe(self, probe: ProbeSettings) -> RoundResult | None:
         """Take the current slot of ``probe``, run its round, store it, and return it.
@@ -221,8 +224,9 @@ class ProbeScheduler:
                 )  # fmt: skip
         return bool(taken)
 
-    async def _in_store(self, call: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    async def _in_store(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the store's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, call, *args)
 
     async def _round(self, probe: ProbeSettings, run_id: str) -> RoundResult:
         started = self._now()
@@ -260,23 +264,56 @@ class ProbeScheduler:
             self._on_round(pending.result)
 
     async def _flush(self) -> None:
-        """Save the pending rounds in order; on failure keep them for the next flush."""
-        async with self._flushing:
+        """Save the pending rounds in order; on failure spill them to the spill file."""
+        async with self._flushing:  # one flush at a time: a round is never saved twice
             while self._unsaved:
                 pending = self._unsaved[0]
                 try:
-                    await self._in_store(functools.partial(self._store_pending, pending))
+                    await self._in_store(self._store_pending, pending)
                 except Exception as exc:
-                    log.error(
-                        "cannot save %d round(s) yet, will retry: %s", len(self._unsaved), exc
-                    )
+                    await self._spill(exc)
                     return
                 self._unsaved.pop(0)
-                self.watchdog.progressed(stored=True)
-                r = pending.result
-                log.info("stored round %s of probe %s (%s)", r.run_id, r.probe, r.status)
+                self._stored(pending.result)
+            if self._spilled:
+                try:
+                    await self._in_store(self._store.import_spilled)
+                    self._spilled = False
+                    for late in self._late_slots:
+                        await self._in_store(self._store_pending, late, False)
+                    self._late_slots.clear()
+                except Exception as exc:
+                    log.error("spilled rounds not imported yet, will retry: %s", exc)
+                else:
+                    self.watchdog.progressed(stored=True)
 
-    def _store_pending(self, pending: Pending) -> None:
+    def _stored(self, r: RoundResult) -> None:
+        """The acknowledgement: this round is in the store."""
+        self.watchdog.progressed(stored=True)
+        log.info("stored round %s of probe %s (%s)", r.run_id, r.probe, r.status)
+
+    async def _spill(self, error: Exception) -> None:
+        """Move the unsaved rounds to the spill file (or keep them in memory if it fails)."""
+        count = len(self._unsaved)
+        rounds = [p.result for p in self._unsaved]
+        try:
+            path = await self._in_store(self._store.spill, rounds)
+        except OSError as exc:
+            log.error(
+                "cannot save %d round(s) (%s) nor spill them (%s); kept in memory, will retry",
+                count,
+                error,
+                exc,
+            )
+            return
+        self._late_slots += [p for p in self._unsaved if p.slot is not None]
+        self._unsaved.clear()
+        self._spilled = True
+        log.error(
+            "cannot save %d round(s): %s; kept in %s until the store takes them", count, error, path
+        )
+
+    def _store_pending(self, pending: Pending, with_round: bool = True) -> None:
         """The slot record the store could not take earlier (insert-or-ignore), then the round."""
         r = pending.result
         if pending.slot is not None:
@@ -284,7 +321,8 @@ class ProbeScheduler:
                 probe=r.probe, runner=r.runner, slot=pending.slot,
                 instance=self.instance, run_id=r.run_id, state=pending.state,
             )  # fmt: skip
-        self._store.save_round(r)
+        if with_round:
+            self._store.save_round(r)
 
     def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)
@@ -316,9 +354,9 @@ class ProbeScheduler:
         raw = now - timedelta(days=store.retention_days)
         rollups = now - timedelta(days=store.rollup_retention_days)
         try:
-            pruned = await asyncio.to_thread(self._store.prune, raw, rollups)
+            pruned = int(await self._in_store(self._store.prune, raw, rollups))
             # Slot records and heartbeats are coverage's evidence: kept as long as rollups.
-            return pruned + await asyncio.to_thread(self._store.prune_schedule, rollups)
+            return pruned + int(await self._in_store(self._store.prune_schedule, rollups))
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0
