@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dashboard.locations import down_labels, grid, runners_frame
+from dashboard.chartdata.locations import down_labels, grid, runners_frame
 from probes.config import ProbeSettings
 from probes.records import RunnerBeat
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from probes.config import ProbeSettings
+from probes.config import ProbeSettings, Settings
 from probes.records import RunnerBeat
+from probes.results import ResultStore
 
 DOWN = "down"
 NO_DATA = "no data"
@@ -90,3 +91,12 @@ def runners_frame(beats: Sequence[RunnerBeat], now: datetime) -> pd.DataFrame:
         for b in beats
     ]
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["runner", "state"])
+
+
+def read(
+    store: ResultStore, settings: Settings, until: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The grid and the runner processes as of ``until``, read from the store."""
+    beats = store.runner_beats()
+    rounds = store.rounds_between(until - lookback(settings.probes), until)
+    return grid(rounds, beats, settings.probes, until), runners_frame(beats, until)
