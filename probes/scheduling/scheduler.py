@@ -179,7 +179,8 @@ class ProbeScheduler:
     async def run_probe(self, probe: ProbeSettings) -> RoundResult | None:
         """Take the current slot of ``probe``, run its round, store it, and return it.
 
-        None when the slot was already taken (by the HA partner): nothing runs.
+        None when the slot was already taken by the HA partner (``--ha``): nothing runs.
+        Without ``--ha`` the round runs anyway (a measurement is never dropped).
         """
         task = asyncio.current_task()
         if task is not None:
@@ -188,10 +189,10 @@ class ProbeScheduler:
             run_id = uuid.uuid4().hex
             slot = slot_of(self._now(), probe.every_s)
             recorded = await self._take(probe, slot, run_id, "started")
-            if recorded is False:
-                return None
+            if recorded is False and self._ha:
+                return None  # the HA partner runs this slot
             result = await self._round(probe, run_id)
-            await self._save(Pending(result, None if recorded else slot))
+            await self._save(Pending(result, slot if recorded is None else None))
             return result
         except asyncio.CancelledError:  # stop(): a job that ends here is not an error
             log.info("round of probe %s cancelled: the runner is stopping", probe.name)
@@ -214,14 +215,14 @@ class ProbeScheduler:
         except Exception as exc:  # run anyway: the slot is recorded with the round
             log.warning("cannot record slot %s of probe %s yet: %s", slot, probe.name, exc)
             return None
-        if not taken:
+        if not taken and self._ha:
             self.watchdog.progressed(stored=False)
-            if not self._ha:
-                log.warning(
-                    "slot %s of probe %s already taken by another runner labelled %r "
-                    "(two runners of one label need --ha)", slot.isoformat(), probe.name,
-                    self._runner,
-                )  # fmt: skip
+        elif not taken:  # measured anyway; the slot keeps its first record (counted once)
+            log.warning(
+                "slot %s of probe %s is already recorded for runner label %r: another "
+                "process uses the label (two runners of one label need --ha); this round "
+                "is stored without a slot", slot.isoformat(), probe.name, self._runner,
+            )  # fmt: skip
         return bool(taken)
 
     async def _in_store(self, call: Callable[..., Any], *args: Any) -> Any:
@@ -342,11 +343,11 @@ class ProbeScheduler:
             self._spawn(self._skip(probe, record))
 
     async def _skip(self, probe: ProbeSettings, record: RoundResult) -> None:
-        """Store a skipped slot, unless the HA partner has run it."""
+        """Store a skipped slot, unless another process of the label has recorded it."""
         slot = slot_of(record.started_at, probe.every_s)
         recorded = await self._take(probe, slot, record.run_id, "skipped")
         if recorded is not False:
-            await self._save(Pending(record, None if recorded else slot, "skipped"))
+            await self._save(Pending(record, slot if recorded is None else None, "skipped"))
 
     async def prune(self) -> int:
         """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``."""
