@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from probes.errors import ConfigError
+from probes.judging.aggregate import parse_aggregate
 from probes.records import DB_OPERATIONS
 from probes.round_timing import ROUND_OVERHEAD_S
 
@@ -124,6 +125,7 @@ class SloSettings:
     probe: str | None = None  # only this probe's records; None = all
     # session_success: sessions closed 1001/1012 (planned_close) are valid events too
     count_planned_closes: bool = False
+    aggregate: str = "pooled"  # how locations combine: pooled, any, all, quorum:N
 
     @property
     def target_ratio(self) -> float:
@@ -318,6 +320,12 @@ def _password_hash(raw: Any) -> str:
     return text
 
 
+def _aggregate(raw: Any) -> str:
+    text = _str(raw)
+    parse_aggregate(text)  # raises ValueError with the accepted forms
+    return text
+
+
 def _events(raw: Any) -> tuple[str, ...]:
     events = _str_list(raw)
     if len(events) < 2:
@@ -411,6 +419,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "operation": ("operation", _choice(*DB_OPERATIONS)),
         "probe": ("probe", _nonempty),
         "count_planned_closes": ("count_planned_closes", _bool),
+        "aggregate": ("aggregate", _aggregate),
     },
 }
 TOP_LEVEL = {"runner": _nonempty}

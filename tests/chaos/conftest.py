@@ -29,8 +29,8 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from tests.support.backend_process import Backend, start_backends, stop_backends
+from tests.support.databases import fresh_pg_schema
 from tests.support.fault_proxy import FaultProxy
-from tests.support.pg_schema import fresh_schema
 
 PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 STORES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -84,7 +84,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'slawatch.db'}"
         return
-    with fresh_schema(PG_URL, "slawatch_chaos") as url:
+    with fresh_pg_schema() as url:
         yield url
 
 

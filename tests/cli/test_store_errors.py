@@ -16,7 +16,7 @@ from probes.errors import EXIT_INPUT, StoreError
 from probes.results import ResultStore
 from tests.cli.conftest import slawatch
 from tests.support.backend_process import SECRET
-from tests.support.pg_schema import fresh_schema
+from tests.support.databases import fresh_pg_schema
 
 PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 PASSWORD = "s3cret-pw"
@@ -97,7 +97,7 @@ def empty_schema() -> Iterator[str]:
     """A PostgreSQL schema without any slawatch table."""
     if not PG_URL:
         pytest.skip("needs SLAWATCH_TEST_PG_URL")
-    with fresh_schema(PG_URL) as url:
+    with fresh_pg_schema() as url:
         yield url
 
 

@@ -3,15 +3,13 @@ when ``SLAWATCH_TEST_PG_URL`` is set, PostgreSQL (one fresh schema per test)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from probes.results import ResultStore
-from tests.support.pg_schema import fresh_schema
+from tests.support.databases import PG_URL, fresh_pg_schema
 
-PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 STORES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 
 
@@ -23,7 +21,7 @@ def store_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'data' / 'slawatch.db'}"
         return
-    with fresh_schema(PG_URL) as url:
+    with fresh_pg_schema() as url:
         yield url
 
 

@@ -4,8 +4,8 @@ session_success leaves them out of its valid events by default; the rollup needs
 their count per minute to do so. Existing rows get 0: before this revision such
 sessions were stored as ``closed_abnormally`` and stay so.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
