@@ -18,7 +18,7 @@ from probes.config import DEFAULT_EVENTS
 from probes.judging import stream
 from probes.judging.findings import Failure, Received, StreamFindings, seq_gaps
 from probes.profiles.registry import DEFAULT_PROFILE, builtin
-from probes.records import NORMAL_CLOSE, REASONS, Outcome, Reason
+from probes.records import NORMAL_CLOSE, PLANNED_CLOSES, REASONS, Outcome, Reason
 
 __all__ = ["Failure", "Received", "StreamFindings", "assess", "judge", "seq_gaps", "tools_paired"]
 # A server's own error event outranks what followed from it (a missing done, a timeout).
@@ -61,7 +61,8 @@ def _candidates(
         found.setdefault(failure.reason, failure.detail)
     if close_code not in normal:
         text = "no close code" if close_code is None else f"closed with {close_code}"
-        found.setdefault("closed_abnormally", text + (f" ({close_reason})" if close_reason else ""))
+        kind = "planned_close" if close_code in PLANNED_CLOSES else "closed_abnormally"
+        found.setdefault(kind, text + (f" ({close_reason})" if close_reason else ""))
     if findings.foreign_events:
         count = findings.foreign_events
         found["isolation_breach"] = f"{count} event(s) of another user, thread or run"

@@ -31,7 +31,7 @@ from websockets.typing import Subprotocol
 from probes.judging.findings import Failure
 from probes.profiles.model import Profile
 from probes.profiles.templates import fill, token_b64url
-from probes.records import ABNORMAL_CLOSE, AuthMode
+from probes.records import ABNORMAL_CLOSE, PLANNED_CLOSES, AuthMode, Reason
 from probes.round_timing import CLOSE_GRACE_S
 
 # Errors a target (or its URL) can cause; anything else is a bug here and is raised.
@@ -117,7 +117,8 @@ def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failur
     if isinstance(exc, ConnectionClosed):
         code = exc.rcvd.code if exc.rcvd else ABNORMAL_CLOSE
         reason = f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else ""
-        return Failure("closed_abnormally", line(f"closed with {code}{reason}"))
+        kind: Reason = "planned_close" if code in PLANNED_CLOSES else "closed_abnormally"
+        return Failure(kind, line(f"closed with {code}{reason}"))
     if isinstance(exc, NegotiationError):  # e.g. a subprotocol that was not offered
         return Failure("protocol_error", line(f"handshake: {exc}"))
     if isinstance(exc, ValueError) and connected:  # json.JSONDecodeError, UnicodeDecodeError
