@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from probes.results.schema import (
     epoch_minute,
+    histogram_table,
     rounds,
     session_rollup,
     sli_minute_cache,
@@ -45,6 +46,7 @@ PRUNED_TABLES = (
     "session_rollup_minute",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "histograms",
 )
 DAY_MINUTES = 1440
 
@@ -66,7 +68,7 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             if not ids:
                 break
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
-    for table in (session_rollup, sli_minute_cache, sli_minute_coverage):
+    for table in (session_rollup, sli_minute_cache, sli_minute_coverage, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
     return deleted
 

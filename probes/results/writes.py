@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
+from probes.results import histograms
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -69,6 +70,7 @@ def save_round(writer: Engine, r: RoundResult) -> None:
                 )
             if r.db_timings:
                 conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
+            histograms.save(conn, histograms.of_round(r))
     except (SQLAlchemyError, ValueError) as exc:
         cause = getattr(exc, "orig", None) or exc
         raise RoundNotSaved(f"round {r.run_id!r} not saved: {cause}") from exc
