@@ -202,6 +202,10 @@ class ResultStore:
     ) -> list[dict[str, Any]]:
         """p50/p95/p99 of first_event_ms and completion_ms per bucket (nearest rank).
 
+        Whole-minute buckets come from the histograms (``probes.results.histograms``):
+        within 1 % of the exact value, edge minutes counted whole, and available
+        until ``rollup_retention``. A ``run_ids`` filter or other widths rank raw rows.
+
         Keys: start, first_event_count, first_event_p50/_p95/_p99, completion_count,
         completion_p50/_p95/_p99.
         """
@@ -211,6 +215,8 @@ class ResultStore:
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 60
     ) -> list[dict[str, Any]]:
         """Per bucket and operation: count, failed, p50/p95 of COALESCE(server_ms, client_ms).
+
+        From the histograms, as ``latency_percentiles``.
 
         Keys: start, operation, ms_count, ms_p50, ms_p95, failed.
         """
