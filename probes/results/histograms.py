@@ -57,14 +57,15 @@ class Histogram:
     high: float | None = None
     bins: Counter[str] = field(default_factory=Counter)
 
-    def add(self, value: float | None, failed: bool = False) -> None:
+    def add(self, value: float | None, failed: bool = False, key: str | None = None) -> None:
+        """Count one value (None: only ``failed``); ``key`` is its bin, if known."""
         self.failed += failed
         if value is None:
             return
         self.count += 1
-        self.low = value if self.low is None else min(self.low, value)
-        self.high = value if self.high is None else max(self.high, value)
-        self.bins[ZERO if value <= MAPPING.min_possible else str(MAPPING.key(value))] += 1
+        self.low = value if self.low is None or value < self.low else self.low
+        self.high = value if self.high is None or value > self.high else self.high
+        self.bins[bin_of(value) if key is None else key] += 1
 
     def merge(self, other: Histogram) -> None:
         self.count += other.count
@@ -105,9 +106,15 @@ def add_to(
     failed: bool,
 ) -> None:
     """Add one value (None: no value, e.g. a refused session) to its minute and hour."""
+    binned = None if value is None else bin_of(value)
     for width in (MINUTE, HOUR):
         key = (width, minute // width * width, *labels, metric)
-        found.setdefault(key, Histogram()).add(value, failed)
+        found.setdefault(key, Histogram()).add(value, failed, binned)
+
+
+def bin_of(value: float) -> str:
+    """The DDSketch bin key of ``value`` (as stored in ``bins``)."""
+    return ZERO if value <= MAPPING.min_possible else str(MAPPING.key(value))
 
 
 def of_round(r: RoundResult) -> dict[Key, Histogram]:
