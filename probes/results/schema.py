@@ -308,3 +308,11 @@ histogram_table = Table(
     Column("bins", Text, nullable=False),
     sqlite_with_rowid=False,  # clustered by (width, minute): a range read is one scan
 )
+# The SLI definitions whose cache the writer keeps (``sli_cache.track``).
+sli_definitions = Table(
+    "sli_definitions",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+)

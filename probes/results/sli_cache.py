@@ -117,20 +117,20 @@ def counts(
         last = min(last, epoch_minute(newest)) if newest is not None else first
         if first >= last:
             return _answer(conn, definition, source, span, None, filters, bucket_s)
-        missing = _missing(conn, definition, first, last)
-        if not missing:
+        lacking = missing(conn, definition, first, last)
+        if not lacking:
             return _answer(conn, definition, source, span, (first, last), filters, bucket_s)
-    _fill(writer, definition, source, missing)
+    fill(writer, definition, source, lacking)
     with _snapshot(engine) as conn:  # whatever a round made missing since: from raw rows
-        rows = _computed(conn, source, _missing(conn, definition, first, last))
+        rows = _computed(conn, source, missing(conn, definition, first, last))
         return _answer(conn, definition, source, span, (first, last), filters, bucket_s, rows)
 
 
-def _fill(
-    writer: Engine, definition: Definition, source: Source, missing: list[tuple[int, int]]
+def fill(
+    writer: Engine, definition: Definition, source: Source, lacking: list[tuple[int, int]]
 ) -> None:
     """Count and store the missing minutes, a day at most per (short) write transaction."""
-    for a, b in missing:
+    for a, b in lacking:
         for start in range(a, b, FILL_MINUTES):
             end = min(b, start + FILL_MINUTES)
             try:
@@ -138,16 +138,21 @@ def _fill(
                     if conn.dialect.name == "postgresql":
                         conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
                     # Minutes another reader filled meanwhile are left as they are.
-                    for first, last in _missing(conn, definition, start, end):
-                        _store(conn, definition, source, first, last)
+                    for first, last in missing(conn, definition, start, end):
+                        store(conn, definition, source, first, last)
             except (OperationalError, InternalError):  # read-only or locked: store nothing
                 return
 
 
-def forget_minutes(conn: Connection, first: int, last: int) -> None:
-    """Delete the cached counts and coverage of minutes ``first..last`` (inclusive)."""
+def forget_minutes(conn: Connection, first: int, last: int, *, exclusive: bool = False) -> None:
+    """Delete the cached counts and coverage of minutes ``first..last`` (inclusive).
+
+    On PostgreSQL this first takes the fill lock: shared, or ``exclusive`` when
+    the caller counts the minutes again itself (``sli_tracking.refill``).
+    """
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({FILL_LOCK})"))
+        how = "" if exclusive else "_shared"
+        conn.execute(text(f"SELECT pg_advisory_xact_lock{how}({FILL_LOCK})"))
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
 
@@ -161,7 +166,7 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _missing(
+def missing(
     conn: Connection, definition: Definition, first: int, last: int
 ) -> list[tuple[int, int]]:
     """The minutes of ``[first, last)`` without coverage, as half-open ranges."""
@@ -181,19 +186,19 @@ def _missing(
     return ranges
 
 
-def _computed(conn: Connection, source: Source, missing: Sequence[tuple[int, int]]) -> list[Row]:
+def _computed(conn: Connection, source: Source, lacking: Sequence[tuple[int, int]]) -> list[Row]:
     """Counts per minute and (probe, target, runner) of the missing minutes, in one query."""
-    if not missing:
+    if not lacking:
         return []
-    ev = source(_at(missing[0][0]), _at(missing[-1][1]), NO_FILTERS)
+    ev = source(_at(lacking[0][0]), _at(lacking[-1][1]), NO_FILTERS)
     at, minute = ev.table.c.started_at, ev.table.c.minute
     query = ev.query
-    if 1 < len(missing) <= _MAX_RANGES:
-        query = query.where(or_(*(and_(at >= _at(a), at < _at(b)) for a, b in missing)))
+    if 1 < len(lacking) <= _MAX_RANGES:
+        query = query.where(or_(*(and_(at >= _at(a), at < _at(b)) for a, b in lacking)))
     query = query.add_columns(
         *ev.labels, minute, func.sum(case((ev.good, 1), else_=0)), func.count()
     ).group_by(*ev.labels, minute)
-    wanted = {m for a, b in missing for m in range(a, b)}
+    wanted = {m for a, b in lacking for m in range(a, b)}
     return [
         (p, t, r, int(m), int(g), int(v))
         for p, t, r, m, g, v in conn.execute(query)
@@ -201,7 +206,7 @@ def _computed(conn: Connection, source: Source, missing: Sequence[tuple[int, int
     ]
 
 
-def _store(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
+def store(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
     """Count minutes ``[a, b)`` into the cache and mark them covered, in the database."""
     key = [
         literal(definition.sli, String).label("sli"),

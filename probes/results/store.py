@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from probes.config import SloSettings
 from probes.records import Annotation, Filters, RoundResult, SliBucket
-from probes.results import aggregates, engine, reads, retention, sli, writes
+from probes.results import aggregates, engine, reads, retention, sli, sli_tracking, writes
 from probes.results.labels import labels as stored_labels
 from probes.results.schema import NO_FILTERS
 
@@ -78,6 +78,15 @@ class ResultStore:
         remains). Returns the number of rows deleted.
         """
         return writes.prune_older_than(self._writer, cutoff, batch_size)
+
+    def track_slis(self, slos: Sequence[SloSettings]) -> None:
+        """Keep the SLI cache of these objectives filled by the writer (``sli_tracking``).
+
+        Fills the minutes they lack now (a day per short write transaction);
+        from then on every ``save_round`` counts its minutes for them, so no
+        reader ever waits for a fill. Objectives without a cached SLI are ignored.
+        """
+        sli_tracking.track(self._writer, sli.tracked(slos))
 
     def prune(
         self, raw_before: datetime, rollups_before: datetime, *, batch_size: int = 500

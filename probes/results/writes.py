@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
-from probes.results import histograms
+from probes.results import histograms, sli
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -30,6 +30,7 @@ from probes.results.schema import (
     to_utc,
 )
 from probes.results.sli_cache import forget_minutes
+from probes.results.sli_tracking import refill, tracked_definitions
 
 _ROLLUP_COUNTS = ("sessions", "ok", "complete_in_order", "not_1011", "no_foreign", "connected")
 
@@ -38,14 +39,17 @@ def save_round(writer: Engine, r: RoundResult) -> None:
     """Store the round and everything in it, and its rollup counts, in one transaction.
 
     The SLI cache of every minute the round falls in is deleted in the same
-    transaction, so a round saved late never leaves a stale cached count.
+    transaction, so a round saved late never leaves a stale cached count, and
+    counted again for every tracked definition (``sli_tracking``).
     """
     try:
         with writer.begin() as conn:
-            # First: on PostgreSQL this waits for a cache fill in progress (sli_cache).
+            tracked = [(d, sli.source_of(d)) for d in tracked_definitions(conn)]
+            # On PostgreSQL this waits for a cache fill in progress (sli_cache).
             minutes = [epoch_minute(s.started_at) for s in r.sessions]
             minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
-            forget_minutes(conn, min(minutes), max(minutes))
+            first, last = min(minutes), max(minutes)
+            forget_minutes(conn, first, last, exclusive=bool(tracked))
             conn.execute(insert(rounds), [round_row(r)])
             remember_labels(conn, r)
             if r.sessions:
@@ -71,6 +75,7 @@ def save_round(writer: Engine, r: RoundResult) -> None:
             if r.db_timings:
                 conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
             histograms.save(conn, histograms.of_round(r))
+            refill(conn, tracked, first, last)  # last: it reads what was inserted above
     except (SQLAlchemyError, ValueError) as exc:
         cause = getattr(exc, "orig", None) or exc
         raise RoundNotSaved(f"round {r.run_id!r} not saved: {cause}") from exc

@@ -200,11 +200,16 @@ class ProbeScheduler:
             self._spawn(self._save(record))
 
     async def prune(self) -> int:
-        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``."""
+        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``.
+
+        First the SLI cache of the configured objectives is filled wherever it
+        lacks minutes, here in the runner, so no dashboard read has to.
+        """
         store, now = self._settings.store, self._now()
         raw = now - timedelta(days=store.retention_days)
         rollups = now - timedelta(days=store.rollup_retention_days)
         try:
+            await asyncio.to_thread(self._store.track_slis, self._settings.slos)
             return await asyncio.to_thread(self._store.prune, raw, rollups)
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)

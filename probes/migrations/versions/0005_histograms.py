@@ -1,10 +1,13 @@
-"""Per-minute and per-hour histograms of latencies and DB timings, filled from raw rows.
+"""Per-minute and per-hour histograms of latencies and DB timings, filled from raw rows;
+the SLI definitions whose cache the writer keeps.
 
 ``histograms`` holds one row per (width, minute, probe, target, runner,
 metric): value count, failed count, exact min and max, and the DDSketch bins
 (``probes.results.histograms``). Existing sessions and DB timings are added
 here, a round at a time, with the same code ``save_round`` uses, so that
 percentiles read after the upgrade equal those of a store written since.
+``sli_definitions`` starts empty: a runner adds its objectives and fills their
+cache (``probes.results.sli_cache.track``).
 
 Revision ID: 0005
 Revises: 0004
@@ -41,6 +44,13 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "sli_definitions",
+        sa.Column("sli", sa.String(), nullable=False),
+        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.Column("operation", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("sli", "threshold", "operation", name="pk_sli_definitions"),
+    )
     _backfill(op.get_bind())
 
 
@@ -75,4 +85,5 @@ def _backfill(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("sli_definitions")
     op.drop_table("histograms")
