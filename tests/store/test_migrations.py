@@ -35,9 +35,10 @@ TABLES = {
     "sli_minute_coverage",
     "round_labels",
     "histograms",
+    "sli_definitions",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
-LABEL_TABLES = {"round_labels", "histograms"}  # revisions 0004, 0005
+LABEL_TABLES = {"round_labels", "histograms", "sli_definitions"}  # revisions 0004, 0005
 HEAD = "0005"
 
 
