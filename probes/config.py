@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from probes.errors import ConfigError
 from probes.records import DB_OPERATIONS
+from probes.round_timing import ROUND_OVERHEAD_S
 
 DEFAULT_EVENTS: tuple[str, ...] = (
     "agent_started",
@@ -162,9 +163,6 @@ class Settings:
 
 
 DAY = 86400.0
-# What a round needs beyond its sessions: the close handshake and the "after"
-# memory sample (probes.target.session.CLOSE_GRACE_S + probes.target.round.MEMORY_RESERVE_S).
-ROUND_OVERHEAD_S = 2.0
 
 
 def default_slos() -> tuple[SloSettings, ...]:

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import median
 
+from probes.judging.evaluation import Evaluation
 from probes.judging.slo import SloResult
-from probes.judging.verdict import Evaluation
 from probes.records import RoundResult
 
 ROUND_FIELDS: tuple[str, ...] = (

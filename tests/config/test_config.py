@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -127,12 +128,10 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
         config.load_settings(bad)
 
 
-def test_digest_names_the_exact_text() -> None:
-    assert parse_settings("runner = 'a'").digest != parse_settings("runner = 'b'").digest
-
-
-def test_round_overhead_matches_what_a_round_reserves() -> None:
-    from probes.target.round import MEMORY_RESERVE_S
-    from probes.target.session import CLOSE_GRACE_S
-
-    assert config.ROUND_OVERHEAD_S == CLOSE_GRACE_S + MEMORY_RESERVE_S
+def test_digest_is_the_sha256_of_the_exact_text() -> None:
+    text = "runner = 'a'\n"
+    digest = parse_settings(text).digest
+    assert digest == hashlib.sha256(text.encode("utf-8")).hexdigest()  # `sha256sum slawatch.toml`
+    assert parse_settings(text).digest == digest  # the same file, the same digest
+    # the same settings written differently are another file: the digest names the text
+    assert parse_settings("runner = 'a' # eu\n").digest != digest
