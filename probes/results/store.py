@@ -65,6 +65,10 @@ class ResultStore:
         """
         writes.save_round(self._writer, r)
 
+    def save_rounds(self, batch: Sequence[RoundResult]) -> None:
+        """``save_round`` of many rounds in one transaction (loading a history fast)."""
+        writes.save_rounds(self._writer, batch)
+
     def add_annotation(self, a: Annotation) -> int:
         """Store a deploy/incident/maintenance note; returns its id."""
         return writes.add_annotation(self._writer, a)

@@ -42,43 +42,59 @@ def save_round(writer: Engine, r: RoundResult) -> None:
     transaction, so a round saved late never leaves a stale cached count, and
     counted again for every tracked definition (``sli_tracking``).
     """
+    save_rounds(writer, [r])
+
+
+def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
+    """``save_round`` of every round of ``batch`` in one transaction (all or none).
+
+    The SLI cache is forgotten and counted again once, over the minutes from
+    the batch's first to its last: for loading a history, many rounds at once.
+    """
+    if not batch:
+        return
     try:
         with writer.begin() as conn:
             tracked = [(d, sli.source_of(d)) for d in tracked_definitions(conn)]
-            # On PostgreSQL this waits for a cache fill in progress (sli_cache).
-            minutes = [epoch_minute(s.started_at) for s in r.sessions]
-            minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
+            minutes = [epoch_minute(s.started_at) for r in batch for s in r.sessions]
+            minutes += [epoch_minute(r.started_at) for r in batch]  # round rows, DB timings
             first, last = min(minutes), max(minutes)
+            # On PostgreSQL this waits for a cache fill in progress (sli_cache).
             forget_minutes(conn, first, last, exclusive=bool(tracked))
-            conn.execute(insert(rounds), [round_row(r)])
-            remember_labels(conn, r)
-            if r.sessions:
-                ids = new_ids(conn, sessions, len(r.sessions))
-                rows = [session_row(s) | {"id": i} for i, s in zip(ids, r.sessions, strict=True)]
-                insert_rows(conn, sessions, rows)
-                events = [
-                    event_row(sid, i, e)
-                    for sid, s in zip(ids, r.sessions, strict=True)
-                    for i, e in enumerate(s.events)
-                ]
-                insert_rows(conn, session_events, events)
-                if r.status not in UNCOUNTED_STATUSES:
-                    _add_to_rollup(conn, r.sessions)
-            if r.memory_samples:
-                conn.execute(
-                    insert(memory_samples),
-                    [
-                        {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
-                        for m in r.memory_samples
-                    ],
-                )
-            if r.db_timings:
-                conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
-            histograms.save(conn, histograms.of_round(r))
+            found: dict[histograms.Key, histograms.Histogram] = {}
+            for r in batch:
+                _insert_round(conn, r)
+                for key, counted in histograms.of_round(r).items():
+                    found.setdefault(key, histograms.Histogram()).merge(counted)
+            histograms.save(conn, found)
             refill(conn, tracked, first, last)  # last: it reads what was inserted above
     except (SQLAlchemyError, ValueError) as exc:
         cause = getattr(exc, "orig", None) or exc
-        raise RoundNotSaved(f"round {r.run_id!r} not saved: {cause}") from exc
+        names = batch[0].run_id if len(batch) == 1 else f"{batch[0].run_id}..{batch[-1].run_id}"
+        raise RoundNotSaved(f"round {names!r} not saved: {cause}") from exc
+
+
+def _insert_round(conn: Connection, r: RoundResult) -> None:
+    """The round's rows: round, label, sessions and events, rollup, samples, timings."""
+    conn.execute(insert(rounds), [round_row(r)])
+    remember_labels(conn, r)
+    if r.sessions:
+        ids = new_ids(conn, sessions, len(r.sessions))
+        rows = [session_row(s) | {"id": i} for i, s in zip(ids, r.sessions, strict=True)]
+        insert_rows(conn, sessions, rows)
+        events = [
+            event_row(sid, i, e)
+            for sid, s in zip(ids, r.sessions, strict=True)
+            for i, e in enumerate(s.events)
+        ]
+        insert_rows(conn, session_events, events)
+        if r.status not in UNCOUNTED_STATUSES:
+            _add_to_rollup(conn, r.sessions)
+    if r.memory_samples:
+        samples = [{"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb} for m in r.memory_samples]
+        conn.execute(insert(memory_samples), samples)
+    if r.db_timings:
+        conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
 
 
 def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:

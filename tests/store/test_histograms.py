@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from probes.records import DbTiming, Filters, RoundResult, SessionResult
-from probes.results import ResultStore
+from probes.results import ResultStore, RoundNotSaved
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -102,3 +102,20 @@ def test_writers_adding_to_one_minute_at_once_lose_no_counts(store: ResultStore)
     assert row["completion_count"] == sum(
         s.completion_ms is not None for r in rounds for s in r.sessions
     )
+
+
+def test_a_batch_of_rounds_is_stored_as_each_alone_or_not_at_all(
+    store: ResultStore, tmp_path: Any
+) -> None:
+    rounds = history()[:20]
+    with ResultStore.open(f"sqlite:///{tmp_path / 'one-by-one.db'}") as alone:
+        for r in rounds:
+            alone.save_round(r)
+        expected = alone.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=600)
+    store.save_rounds(rounds[:10])
+    with pytest.raises(RoundNotSaved, match="r9"):
+        store.save_rounds(rounds[10:] + rounds[9:10])  # r9 again: the whole batch fails
+    assert store.round("r10") is None
+    store.save_rounds(rounds[10:])
+    assert store.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=600) == expected
+    assert all(store.round(r.run_id) == r for r in rounds)
