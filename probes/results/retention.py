@@ -117,3 +117,19 @@ def reclaim_space(writer: Engine) -> None:
             raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
         finally:
             raw.close()
+
+
+def stored_bytes(engine: Engine) -> int:
+    """Bytes of every table and index (SQLite: used pages; PostgreSQL: the schema's tables)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return int((pages - free) * size)
+        query = (
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        )
+        return int(conn.exec_driver_sql(query).scalar_one())

@@ -113,8 +113,12 @@ def counts(
     first = epoch_minute(since) + (since != _floor(since))
     last = epoch_minute(until)
     with _snapshot(engine) as conn:
-        newest = conn.execute(select(func.max(rounds.c.started_at))).scalar_one()
+        oldest, newest = conn.execute(
+            select(func.min(rounds.c.started_at), func.max(rounds.c.started_at))
+        ).one()
         last = min(last, epoch_minute(newest)) if newest is not None else first
+        # Minutes before the first stored round have no events: nothing to count.
+        first = max(first, epoch_minute(oldest)) if oldest is not None else first
         if first >= last:
             return _answer(conn, definition, source, span, None, filters, bucket_s)
         lacking = missing(conn, definition, first, last)

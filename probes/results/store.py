@@ -109,7 +109,11 @@ class ResultStore:
         retention.reclaim_space(self._writer)
         return deleted
 
-        # --- records back ---------------------------------------------------------------
+    def stored_bytes(self) -> int:
+        """Bytes of all tables and indexes (SQLite: used pages; PostgreSQL: this schema)."""
+        return retention.stored_bytes(self._engine)
+
+    # --- records back ---------------------------------------------------------------
 
     def round(self, run_id: str) -> RoundResult | None:
         """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""

@@ -61,9 +61,9 @@ def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
             first, last = min(minutes), max(minutes)
             # On PostgreSQL this waits for a cache fill in progress (sli_cache).
             forget_minutes(conn, first, last, exclusive=bool(tracked))
+            _insert_rounds(conn, batch)
             found: dict[histograms.Key, histograms.Histogram] = {}
             for r in batch:
-                _insert_round(conn, r)
                 for key, counted in histograms.of_round(r).items():
                     found.setdefault(key, histograms.Histogram()).merge(counted)
             histograms.save(conn, found)
@@ -74,27 +74,35 @@ def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
         raise RoundNotSaved(f"round {names!r} not saved: {cause}") from exc
 
 
-def _insert_round(conn: Connection, r: RoundResult) -> None:
-    """The round's rows: round, label, sessions and events, rollup, samples, timings."""
-    conn.execute(insert(rounds), [round_row(r)])
-    remember_labels(conn, r)
-    if r.sessions:
-        ids = new_ids(conn, sessions, len(r.sessions))
-        rows = [session_row(s) | {"id": i} for i, s in zip(ids, r.sessions, strict=True)]
+def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
+    """The batch's rows, a few statements per table for all of its rounds together."""
+    conn.execute(insert(rounds), [round_row(r) for r in batch])
+    for r in {(r.probe, r.target, r.runner): r for r in batch}.values():
+        remember_labels(conn, r)
+    every = [s for r in batch for s in r.sessions]
+    if every:
+        ids = new_ids(conn, sessions, len(every))
+        rows = [session_row(s) | {"id": i} for i, s in zip(ids, every, strict=True)]
         insert_rows(conn, sessions, rows)
         events = [
             event_row(sid, i, e)
-            for sid, s in zip(ids, r.sessions, strict=True)
+            for sid, s in zip(ids, every, strict=True)
             for i, e in enumerate(s.events)
         ]
         insert_rows(conn, session_events, events)
-        if r.status not in UNCOUNTED_STATUSES:
-            _add_to_rollup(conn, r.sessions)
-    if r.memory_samples:
-        samples = [{"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb} for m in r.memory_samples]
+    counted = [s for r in batch if r.status not in UNCOUNTED_STATUSES for s in r.sessions]
+    if counted:
+        _add_to_rollup(conn, counted)
+    samples = [
+        {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
+        for r in batch
+        for m in r.memory_samples
+    ]
+    if samples:
         conn.execute(insert(memory_samples), samples)
-    if r.db_timings:
-        conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
+    timings = [timing_row(r, t) for r in batch for t in r.db_timings]
+    if timings:
+        conn.execute(insert(db_timings), timings)
 
 
 def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
