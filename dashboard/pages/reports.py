@@ -23,7 +23,13 @@ from dashboard.report.render import MEDIA_TYPES, build_report, render, rounds_cs
 from dashboard.report.text import markdown
 from probes.records import Filters
 
-WINDOWS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOWS = {
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
+}
 CUSTOM = "custom days"
 BASELINES = ("none", "the window before", CUSTOM)
 ALL = "all"

@@ -24,6 +24,9 @@ RANGES = {
     "24h": timedelta(days=1),
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
+    # Beyond the raw retention these read the rollups, histograms and SLI cache.
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
 }
 CUSTOM = "custom"
 ALL = "all"
