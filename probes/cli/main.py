@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from probes.cli import commands
+from probes.cli import commands, ecosystem
 from probes.config import Settings, load_settings
 from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
 from probes.redaction import install_redaction
@@ -27,6 +27,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
 
 
+def _metrics_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="also serve Prometheus /metrics there"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slawatch",
@@ -37,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="built-in backend + scheduler + dashboard")
     _common(p)
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    _metrics_listen(p)
     p.set_defaults(func=commands.up)
 
     p = sub.add_parser("backend", help="the built-in backend alone")
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the scheduler and probes alone (headless runner)")
     _common(p)
+    _metrics_listen(p)
     p.set_defaults(func=commands.run)
 
     p = sub.add_parser("probe", help="run probe rounds now and print the results")
@@ -102,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h)")
     p.add_argument("--audience", default="agent-chat")
     p.set_defaults(func=commands.token)
+
+    _common(ecosystem.add_exporter_parser(sub))
 
     p = sub.add_parser("hash-password", help="hash a dashboard password for the config")
     _common(p)

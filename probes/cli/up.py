@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probes.cli.common import open_store
+from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import Settings
 from probes.errors import StartError
@@ -108,7 +109,9 @@ class Supervisor:
                 log.error("backend restart failed: %s; retrying", exc)
 
 
-async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) -> int:
+async def run_up(
+    settings: Settings, *, config: Path | None, dashboard: bool, metrics_listen: str | None = None
+) -> int:
     secret = secrets.token_urlsafe(48)
     admin = secrets.token_urlsafe(24)
     env = dict(os.environ, SLAWATCH_JWT_SECRET=secret, SLAWATCH_ADMIN_TOKEN=admin)
@@ -117,7 +120,10 @@ async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     dash: asyncio.subprocess.Process | None = None
-    with open_store(settings) as store:
+    with (
+        open_store(settings, verify=True) as store,
+        metrics(store, settings, metrics_listen, "--metrics-listen"),
+    ):
         supervisor = Supervisor(settings, store, env)
         try:
             url = await supervisor.start()

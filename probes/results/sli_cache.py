@@ -101,7 +101,7 @@ Row = tuple[str, str, str, int, int, int]  # probe, target, runner, minute, good
 
 def counts(
     engine: Engine,
-    writer: Engine,
+    writer: Engine | None,
     definition: Definition,
     source: Source,
     span: tuple[datetime, datetime],
@@ -121,20 +121,42 @@ def counts(
         first = max(first, epoch_minute(oldest)) if oldest is not None else first
         if first >= last:
             return _answer(conn, definition, source, span, None, filters, bucket_s)
-        lacking = missing(conn, definition, first, last)
-        if not lacking:
+        missing = _missing(conn, definition, first, last)
+        if not missing:
             return _answer(conn, definition, source, span, (first, last), filters, bucket_s)
-    fill(writer, definition, source, lacking)
+    if writer is not None:  # a read-only store counts the missing minutes, stores none
+        _fill(writer, definition, source, missing)
     with _snapshot(engine) as conn:  # whatever a round made missing since: from raw rows
-        rows = _computed(conn, source, missing(conn, definition, first, last))
+        rows = _computed(conn, source, _missing(conn, definition, first, last))
         return _answer(conn, definition, source, span, (first, last), filters, bucket_s, rows)
 
 
-def fill(
-    writer: Engine, definition: Definition, source: Source, lacking: list[tuple[int, int]]
+def fill(writer: Engine, definition: Definition, source: Source, first: int, last: int) -> None:
+    """Count and store the minutes of ``[first, last)`` the cache lacks (none: no write)."""
+    with _snapshot(writer) as conn:
+        missing = _missing(conn, definition, first, last)
+    if missing:
+        _fill(writer, definition, source, missing)
+
+
+def recount(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
+    """Count minutes ``[a, b)`` into the cache, in the caller's write transaction.
+
+    The minutes must have no cache or coverage rows (``forget_minutes`` first).
+    """
+    _store(conn, definition, source, a, b)
+
+
+def minute_start(minute: int) -> datetime:
+    """The start of an epoch minute, as an aware UTC datetime."""
+    return _at(minute)
+
+
+def _fill(
+    writer: Engine, definition: Definition, source: Source, missing: list[tuple[int, int]]
 ) -> None:
     """Count and store the missing minutes, a day at most per (short) write transaction."""
-    for a, b in lacking:
+    for a, b in missing:
         for start in range(a, b, FILL_MINUTES):
             end = min(b, start + FILL_MINUTES)
             try:
@@ -142,8 +164,8 @@ def fill(
                     if conn.dialect.name == "postgresql":
                         conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
                     # Minutes another reader filled meanwhile are left as they are.
-                    for first, last in missing(conn, definition, start, end):
-                        store(conn, definition, source, first, last)
+                    for first, last in _missing(conn, definition, start, end):
+                        _store(conn, definition, source, first, last)
             except (OperationalError, InternalError):  # read-only or locked: store nothing
                 return
 
@@ -170,7 +192,7 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def missing(
+def _missing(
     conn: Connection, definition: Definition, first: int, last: int
 ) -> list[tuple[int, int]]:
     """The minutes of ``[first, last)`` without coverage, as half-open ranges."""
@@ -190,19 +212,19 @@ def missing(
     return ranges
 
 
-def _computed(conn: Connection, source: Source, lacking: Sequence[tuple[int, int]]) -> list[Row]:
+def _computed(conn: Connection, source: Source, missing: Sequence[tuple[int, int]]) -> list[Row]:
     """Counts per minute and (probe, target, runner) of the missing minutes, in one query."""
-    if not lacking:
+    if not missing:
         return []
-    ev = source(_at(lacking[0][0]), _at(lacking[-1][1]), NO_FILTERS)
+    ev = source(_at(missing[0][0]), _at(missing[-1][1]), NO_FILTERS)
     at, minute = ev.table.c.started_at, ev.table.c.minute
     query = ev.query
-    if 1 < len(lacking) <= _MAX_RANGES:
-        query = query.where(or_(*(and_(at >= _at(a), at < _at(b)) for a, b in lacking)))
+    if 1 < len(missing) <= _MAX_RANGES:
+        query = query.where(or_(*(and_(at >= _at(a), at < _at(b)) for a, b in missing)))
     query = query.add_columns(
         *ev.labels, minute, func.sum(case((ev.good, 1), else_=0)), func.count()
     ).group_by(*ev.labels, minute)
-    wanted = {m for a, b in lacking for m in range(a, b)}
+    wanted = {m for a, b in missing for m in range(a, b)}
     return [
         (p, t, r, int(m), int(g), int(v))
         for p, t, r, m, g, v in conn.execute(query)
@@ -210,7 +232,7 @@ def _computed(conn: Connection, source: Source, lacking: Sequence[tuple[int, int
     ]
 
 
-def store(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
+def _store(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
     """Count minutes ``[a, b)`` into the cache and mark them covered, in the database."""
     key = [
         literal(definition.sli, String).label("sli"),

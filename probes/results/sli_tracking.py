@@ -44,9 +44,7 @@ def track(writer: Engine, tracked: Tracked) -> None:
     if first is None:
         return
     for definition, source in tracked:
-        with writer.connect() as conn:
-            missing = sli_cache.missing(conn, definition, int(first), int(last) + 1)
-        sli_cache.fill(writer, definition, source, missing)
+        sli_cache.fill(writer, definition, source, int(first), int(last) + 1)
 
 
 def tracked_definitions(conn: Connection) -> list[Definition]:
@@ -68,4 +66,4 @@ def refill(conn: Connection, tracked: Tracked, first: int, last: int) -> None:
         newest_query = select(func.max(cov.minute)).where(*definition.where(sli_minute_coverage))
         newest = conn.execute(newest_query).scalar_one()
         start = first if newest is None or newest >= first else int(newest) + 1
-        sli_cache.store(conn, definition, source, start, last + 1)
+        sli_cache.recount(conn, definition, source, start, last + 1)

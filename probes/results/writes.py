@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
-from probes.results import histograms, sli
+from probes.results import exposition, histograms, sli
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -77,6 +77,8 @@ def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
 def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
     """The batch's rows, a few statements per table for all of its rounds together."""
     conn.execute(insert(rounds), [round_row(r) for r in batch])
+    for r in batch:
+        exposition.add_round(conn, r)  # the exporter's all-time counters
     for r in {(r.probe, r.target, r.runner): r for r in batch}.values():
         remember_labels(conn, r)
     every = [s for r in batch for s in r.sessions]

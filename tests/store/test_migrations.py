@@ -34,12 +34,16 @@ TABLES = {
     "sli_minute_cache",
     "sli_minute_coverage",
     "round_labels",
+    "exposition_series",
     "histograms",
     "sli_definitions",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
-LABEL_TABLES = {"round_labels", "histograms", "sli_definitions"}  # revisions 0004, 0005
-HEAD = "0005"
+LABEL_TABLES = {"round_labels"}  # revision 0004
+# Revision 0005 on: start empty at the upgrade (no backfill), or filled from the
+# raw rows (0006's histograms), so not in the row counts.
+LATER_TABLES = {"exposition_series", "histograms", "sli_definitions"}
+HEAD = "0006"
 
 
 def a_round() -> RoundResult:
@@ -178,7 +182,9 @@ def row_counts(url: str) -> dict[str, int]:
         with counted.connect() as conn:
             return {
                 name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
-                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES - LABEL_TABLES)
+                for name in sorted(
+                    TABLES - {"alembic_version"} - CACHE_TABLES - LABEL_TABLES - LATER_TABLES
+                )
             }
     finally:
         counted.dispose()
