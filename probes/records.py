@@ -7,7 +7,7 @@ judging them against objectives (``probes.judging.slo``) are separate steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 Outcome = Literal["ok", "failed"]
@@ -20,6 +20,7 @@ Reason = Literal[
     "refused",  # the handshake was answered with an HTTP status, not an upgrade
     "connect_error",  # no TCP/WebSocket connection (refused port, DNS, reset)
     "timeout",  # connect or the run did not finish within the session timeout
+    "planned_close",  # closed 1001 (going away) or 1012 (service restart): on purpose
     "closed_abnormally",  # close code other than 1000 (1006 when no close frame)
     "isolation_breach",  # an event of another user, thread or run arrived
     "incomplete",  # an expected event never arrived
@@ -38,6 +39,9 @@ DB_OPERATIONS: tuple[str, ...] = (
 NORMAL_CLOSE = 1000
 ABNORMAL_CLOSE = 1006
 INTERNAL_ERROR_CLOSE = 1011
+# A server that goes away (1001) or restarts (1012) closes its sessions on purpose:
+# ``planned_close``, outside session_success's error budget unless counted.
+PLANNED_CLOSES = (1001, 1012)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +212,35 @@ class Annotation:
     text: str
     target: str | None = None
     id: int | None = None
+
+
+RunnerState = Literal["running", "stalled", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerBeat:
+    """One runner process's heartbeat: what it schedules and whether it still records.
+
+    ``state`` is the runner's own word ("stalled": alive but storing no rounds);
+    ``down`` is what a reader concludes when the beats stop coming.
+    """
+
+    instance: str
+    runner: str
+    host: str
+    pid: int
+    ha: bool
+    probes: tuple[tuple[str, float], ...]  # (probe name, every_s)
+    beat_every_s: float
+    started_at: datetime
+    beat_at: datetime
+    last_stored_at: datetime | None = None
+    state: RunnerState = "running"
+    stalls: int = 0
+    last_stall_at: datetime | None = None
+    detail: str = ""
+
+    def down(self, now: datetime) -> bool:
+        """Stopped, or no beat for three beat intervals."""
+        late = now - self.beat_at > timedelta(seconds=3 * self.beat_every_s)
+        return self.state == "stopped" or late

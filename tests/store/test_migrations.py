@@ -35,15 +35,23 @@ TABLES = {
     "sli_minute_coverage",
     "round_labels",
     "exposition_series",
+    "runner_heartbeats",
+    "schedule_slots",
     "histograms",
     "sli_definitions",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
 # Revision 0005 on: start empty at the upgrade (no backfill), or filled from the
-# raw rows (0006's histograms), so not in the row counts.
-LATER_TABLES = {"exposition_series", "histograms", "sli_definitions"}
-HEAD = "0006"
+# raw rows (0008's histograms), so not in the row counts.
+LATER_TABLES = {
+    "exposition_series",
+    "runner_heartbeats",
+    "schedule_slots",
+    "histograms",
+    "sli_definitions",
+}
+HEAD = engine.head_revision()
 
 
 def a_round() -> RoundResult:

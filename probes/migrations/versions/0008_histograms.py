@@ -9,8 +9,8 @@ percentiles read after the upgrade equal those of a store written since.
 ``sli_definitions`` starts empty: a runner adds its objectives and fills their
 cache (``probes.results.sli_cache.track``).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
