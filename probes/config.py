@@ -12,7 +12,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -152,13 +152,33 @@ class Settings:
     probes: tuple[ProbeSettings, ...] = (ProbeSettings(),)
     slos: tuple[SloSettings, ...] = ()
     source: str = ""  # the text the settings were parsed from, for the digest
+    path: str = ""  # the file they were read from; "" when no file was read
+
+    @property
+    def origin(self) -> str:
+        """The config file in force, or ``defaults (no file)``."""
+        return self.path or NO_FILE
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the config text, so a report names the exact config in force."""
-        return hashlib.sha256(self.source.encode()).hexdigest()
+        """SHA-256 of the config text, so a report names the exact config in force.
+
+        Without a file (or with an empty one) it digests the effective settings
+        instead (their ``repr``, deterministic for these frozen values): the
+        SHA-256 of empty text would name nothing.
+        """
+        if self.source.strip():
+            return hashlib.sha256(self.source.encode()).hexdigest()
+        effective = replace(self, source="", path="")
+        return hashlib.sha256(repr(effective).encode()).hexdigest()
+
+    @property
+    def digest_basis(self) -> str:
+        """What ``digest`` is the SHA-256 of, in words."""
+        return "the config text" if self.source.strip() else "the effective default settings"
 
 
+NO_FILE = "defaults (no file)"
 DAY = 86400.0
 # What a round needs beyond its sessions: the close handshake and the "after"
 # memory sample (probes.target.session.CLOSE_GRACE_S + probes.target.round.MEMORY_RESERVE_S).
@@ -467,6 +487,6 @@ def load_settings(path: Path | None) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        return parse_settings(text)
+        return replace(parse_settings(text), path=str(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -8,7 +8,8 @@ the message, never a traceback::
     ├── InputError            bad input: fix the config, a flag or a file     exit 2
     │   ├── ConfigError       a setting is missing, unknown or invalid (names the key)
     │   ├── UsageError        a command was asked for something it cannot do
-    │   └── StartError        a child process (backend, dashboard) did not come up
+    │   ├── StartError        a child process (backend, dashboard) did not come up
+    │   └── TargetUnreachable `slawatch probe` reached no target: nothing was judged
     └── StoreError            the results store failed                          exit 3
         ├── StoreUnavailable  the store cannot be reached, opened or locked in time
         └── RoundNotSaved     one round was not stored (nothing of it was written)
@@ -44,6 +45,10 @@ class UsageError(InputError):
 
 class StartError(InputError, RuntimeError):
     """A child process did not come up (a port in use, a bad flag)."""
+
+
+class TargetUnreachable(InputError):
+    """No session of any round reached the target; the rounds were stored as ``error``."""
 
 
 class StoreError(SlawatchError):

@@ -10,19 +10,19 @@ store's export queries. The renderers (``report_text``, ``report_html``,
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboard.report.failures import FailureGroup, failure_groups
+from dashboard.report.failures import FailureGroup, breaching_rounds, failure_groups
 from probes import tables
 from probes.config import Settings, SloSettings
 from probes.export import SESSION_FIELDS, to_text
 from probes.judging.verdict import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
+from probes.version import slawatch_version
 
 # Chart buckets: the smallest of these giving at most MAX_BUCKETS points.
 BUCKET_CHOICES_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
@@ -73,10 +73,12 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """One window judged: the evaluation and the evidence under it."""
+    """One window judged: the evaluation, the evidence under it and what failed or breached."""
 
     evaluation: Evaluation
     evidence: Evidence
+    failures: tuple[FailureGroup, ...] = ()
+    breaching: int = 0  # rounds that passed on the protocol yet breached an objective
 
     @property
     def since(self) -> datetime:
@@ -114,13 +116,6 @@ class Report:
     def empty(self) -> bool:
         """No round and no session in the window: the report can only say "no data"."""
         return self.main.evidence.records == 0
-
-
-def slawatch_version() -> str:
-    try:
-        return importlib.metadata.version("slawatch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def bucket_for(since: datetime, until: datetime) -> int:
@@ -197,11 +192,13 @@ def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 
 def _period(
     store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
-) -> tuple[Period, list[dict[str, Any]], list[dict[str, Any]]]:
+) -> Period:
     since, until = align(since, until)
     evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
     evidence, sessions, rounds = _evidence(store, since, until, filters)
-    return Period(evaluation, evidence), sessions, rounds
+    timings = store.timing_rows(since, until, filters)
+    failures = failure_groups(store, sessions, rounds, settings.slos, timings)
+    return Period(evaluation, evidence, failures, breaching_rounds(failures, rounds))
 
 
 def build_report(
@@ -220,11 +217,11 @@ def build_report(
     "generated at" time; it changes nothing else.
     """
     filters = filters or Filters()
-    main, sessions, rounds = _period(store, settings, since, until, filters)
+    main = _period(store, settings, since, until, filters)
     since, until = main.since, main.until
     before = None
     if baseline is not None:
-        before = _period(store, settings, baseline[0], baseline[1], filters)[0]
+        before = _period(store, settings, baseline[0], baseline[1], filters)
     notes = tuple(store.annotations_between(since, until, target=filters.target))
     return Report(
         generated_at=now,
@@ -233,7 +230,7 @@ def build_report(
         filters=filters,
         main=main,
         baseline=before,
-        failures=failure_groups(store, sessions, rounds),
+        failures=main.failures,
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=chart_series(store, settings, since, until, filters),

@@ -18,7 +18,7 @@ from probes.records import (
     MemorySample,
     RoundResult,
 )
-from probes.results.query import attribute_filters, window
+from probes.results.query import attribute_filters, timings, window
 from probes.results.rows import EXPORT_COLUMNS, export_row, iso, session_record, split
 from probes.results.schema import (
     ROUND_STATUSES,
@@ -192,3 +192,17 @@ def labels(engine: Engine) -> dict[str, list[str]]:
             found["targets"].add(target)
             found["runners"].add(runner)
     return {key: sorted(values) for key, values in found.items()}
+
+
+def timing_rows(
+    engine: Engine, since: datetime, until: datetime, filters: Filters
+) -> list[dict[str, Any]]:
+    """Every DB timing of rounds started in the window, oldest first, for judging breaches."""
+    t = db_timings.c
+    query = (
+        timings(since, until, filters, with_round=True)
+        .add_columns(t.run_id, rounds.c.probe, t.operation, t.ok, t.server_ms, t.client_ms)
+        .order_by(t.started_at, t.run_id, t.id)
+    )
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]

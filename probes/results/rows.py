@@ -93,9 +93,9 @@ def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
 
 
 EXPORT_FIELDS = (
-    "run_id", "probe", "target", "runner", "user_id", "started_at", "connect_ms",
-    "first_event_ms", "total_ms", "close_code", "close_reason", "http_status", "events",
-    "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
+    "run_id", "probe", "target", "runner", "user_id", "auth_mode", "started_at", "connect_ms",
+    "first_event_ms", "completion_ms", "total_ms", "close_code", "close_reason", "http_status",
+    "events", "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
 )  # fmt: skip
 EXPORT_COLUMNS = tuple(k for k in EXPORT_FIELDS if k != "events")  # events: own table
 

@@ -5,8 +5,10 @@ The round only orchestrates: the sessions are ``session``'s, the bad-token check
 ``auth_check``'s, the database round trip ``db_check``'s, the sampling ``memory``'s.
 
 Everything a round does is bounded by ``probe.timeout_s``: sessions still
-running then end as ``timeout`` records. A down target gives a round of
-failed records, never an exception.
+running then end as ``timeout`` records. A target that answers badly gives a
+round of failed records; one that no session could reach at all gives an
+``error`` round ("target unreachable: ..."), whose checks are no data. Never
+an exception.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from probes.records import (
     RoundResult,
     SessionResult,
     round_status,
+    unreachable,
 )
 from probes.target.auth_check import check_bad_token
 from probes.target.db_check import check_database
@@ -196,6 +199,21 @@ async def run_round(
     samples = await _finish_memory(sampler, stop, deadline)
     sessions = tuple(results)
     db_timings = _ordered((*db, *result_store(sessions))) if probe.db_check else ()
+    if why := unreachable(sessions):
+        # nothing reached the target: the auth and DB checks could not run either
+        return RoundResult(
+            run_id=run_id,
+            probe=probe.name,
+            target=probe.target,
+            runner=runner,
+            started_at=started_at,
+            finished_at=now(),
+            status="error",
+            reason=why,
+            sessions=sessions,
+            memory_samples=samples,
+            memory_source=memory.kind if memory and samples else "",
+        )
     return RoundResult(
         run_id=run_id,
         probe=probe.name,

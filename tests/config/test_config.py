@@ -132,3 +132,19 @@ def test_round_overhead_matches_what_a_round_reserves() -> None:
     from probes.target.session import CLOSE_GRACE_S
 
     assert config.ROUND_OVERHEAD_S == CLOSE_GRACE_S + MEMORY_RESERVE_S
+
+
+def test_without_a_file_the_digest_is_of_the_effective_settings(tmp_path: Path) -> None:
+    from hashlib import sha256
+
+    from probes.config import load_settings
+
+    defaults = parse_settings("")
+    assert defaults.origin == "defaults (no file)"
+    assert defaults.digest != sha256(b"").hexdigest()
+    assert defaults.digest_basis == "the effective default settings"
+    config = tmp_path / "slawatch.toml"
+    config.write_text("runner = 'eu-1'\n")
+    loaded = load_settings(config)
+    assert (loaded.origin, loaded.digest_basis) == (str(config), "the config text")
+    assert loaded.digest == sha256(b"runner = 'eu-1'\n").hexdigest()
