@@ -147,8 +147,7 @@ def no_failures_text(report: Report) -> str:
             "and the CSV evidence."
         )
     return (
-        "No session failed or breached an objective, and no round failed, errored or "
-        "was skipped."
+        "No session failed or breached an objective, and no round failed, errored or was skipped."
     )
 
 
