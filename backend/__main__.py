@@ -36,6 +36,8 @@ from backend.config import (
     SettingError,
 )
 from backend.faults import FaultError, parse_assignments
+from backend.parent_watch import watch_parent
+from backend.redaction import install_redaction
 from backend.server import running
 
 ADMIN_TOKEN_ENV = "SLAWATCH_ADMIN_TOKEN"
@@ -72,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="bad client messages before the socket is closed (default: 10)",
     )
     p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a connection must finish its opening handshake within this (default 5)",
+    )
+    p.add_argument(
         "--restart-code",
         action="store_true",
         help="close sessions with 1012 (restart) instead of 1001 on shutdown",
@@ -92,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help=f"clock skew allowed on exp/iat, at most {MAX_LEEWAY_S:g}",
+    )
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop (as on SIGTERM) when this process, our parent, is gone",
     )
     p.add_argument(
         "--log-level",
@@ -134,18 +150,25 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Backen
         step_delay_ms=args.step_delay_ms,
         stop_close_code=SERVICE_RESTART if args.restart_code else GOING_AWAY,
         bad_request_limit=args.bad_request_limit,
+        handshake_timeout_s=args.handshake_timeout,
     )
 
 
-async def serve_until_signalled(config: BackendConfig) -> None:
-    """Serve, print the ready line, and stop cleanly on SIGTERM or SIGINT."""
+async def serve_until_signalled(config: BackendConfig, parent_pid: int | None = None) -> None:
+    """Serve, print the ready line, and stop cleanly on SIGTERM, SIGINT or the parent's death."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(config) as backend:
-        print(READY_LINE.format(host=backend.host, port=backend.port, pid=os.getpid()), flush=True)
-        await stop.wait()
+    watcher = None if parent_pid is None else loop.create_task(watch_parent(parent_pid, stop.set))
+    try:
+        async with running(config) as backend:
+            ready = READY_LINE.format(host=backend.host, port=backend.port, pid=os.getpid())
+            print(ready, flush=True)
+            await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -159,8 +182,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    install_redaction()
     try:
-        asyncio.run(serve_until_signalled(config))
+        asyncio.run(serve_until_signalled(config, args.parent_pid))
     except OSError as exc:
         print(
             f"slawatch-backend: cannot listen on {config.host}:{config.port}: {exc}",

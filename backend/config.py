@@ -50,6 +50,7 @@ class BackendConfig:
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
     close_timeout_s: float = 5.0
+    handshake_timeout_s: float = 5.0
     db_workers: int = 8
 
     def __post_init__(self) -> None:
@@ -64,7 +65,7 @@ class BackendConfig:
             "db_workers",
         )
         _at_least(self, 0, "port", "step_delay_ms")
-        _positive(self, "send_timeout_s", "close_timeout_s")
+        _positive(self, "send_timeout_s", "close_timeout_s", "handshake_timeout_s")
         if self.port > 65535:
             raise SettingError("port: must be 0..65535")
         if self.stop_close_code not in (GOING_AWAY, SERVICE_RESTART):

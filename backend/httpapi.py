@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.faults import FaultBox, FaultError, faults_to_json, parse_faults
+from backend.headers import DuplicateHeader, single_valued
 
 WS_PATH = "/ws"
 MAX_HEAD_BYTES = 16 * 1024
@@ -87,13 +88,16 @@ def parse_head_and_body(buffer: bytes) -> HttpRequest | None:
 
 
 def _headers(lines: list[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    pairs = []
     for line in lines:
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
             raise HttpParseError(400, "malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    return headers
+        pairs.append((name, value))
+    try:
+        return single_valued(pairs)
+    except DuplicateHeader as exc:
+        raise HttpParseError(400, str(exc)) from None
 
 
 def _content_length(headers: Mapping[str, str]) -> int:

@@ -24,10 +24,11 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from backend.agent import SimulatedAgent
-from backend.auth import AuthError, TokenVerifier, request_token
+from backend.auth import SUBPROTOCOL_TOKEN_PREFIX, AuthError, TokenVerifier, request_token
 from backend.config import SERVICE_RESTART, BackendConfig
 from backend.connection import RoutedConnection, Slots, connection_class
 from backend.faults import FaultBox, db_delay_ms, should_reject_handshake
+from backend.headers import DuplicateHeader, single_valued
 from backend.httpapi import HttpApi, HttpReply, HttpRequest
 from backend.session import Limits, Peers, Services, Session
 from backend.store import Store
@@ -35,6 +36,8 @@ from backend.store import Store
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("agent-chat.v1")
+JSON_TYPE = "application/json"
+ERROR_CODES = {500: "internal", 503: "unavailable"}
 
 
 def backend_version() -> str:
@@ -50,7 +53,7 @@ def json_response(reply: HttpReply) -> Response:
     body = reply.text().encode()
     headers = Headers(
         [
-            ("Content-Type", "application/json"),
+            ("Content-Type", JSON_TYPE),
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
         ]
@@ -66,9 +69,20 @@ def select_subprotocol(
 
 
 def offered_subprotocols(request: Request) -> list[str]:
-    """Every subprotocol the client offered, over all `Sec-WebSocket-Protocol` headers."""
+    """Every subprotocol the client offered, over all `Sec-WebSocket-Protocol` headers.
+
+    Raises `DuplicateHeader` when more than one `bearer.<token>` entry is offered:
+    which credential counts would be a guess.
+    """
     values = request.headers.get_all("Sec-WebSocket-Protocol")
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+    offered = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    if sum(item.startswith(SUBPROTOCOL_TOKEN_PREFIX) for item in offered) > 1:
+        raise DuplicateHeader("bearer.<token> subprotocol")
+    return offered
+
+
+def _bad_request(message: str) -> HttpReply:
+    return HttpReply(400, {"error": "bad_request", "message": message})
 
 
 class Handshake:
@@ -84,7 +98,12 @@ class Handshake:
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' hook: a Response refuses (or answers) the request; None upgrades."""
-        routed = self._api.handle(HttpRequest("GET", request.path, request.headers))
+        try:
+            headers = single_valued(request.headers.raw_items())
+            offered = offered_subprotocols(request)
+        except DuplicateHeader as exc:
+            return json_response(_bad_request(str(exc)))
+        routed = self._api.handle(HttpRequest("GET", request.path, headers))
         if routed is not None:
             return json_response(routed)
         faults = self._faults.current
@@ -92,9 +111,7 @@ class Handshake:
             return json_response(_unavailable("injected fault: reject_rate"))
         try:
             token = request_token(
-                request.headers.get("Authorization"),
-                offered_subprotocols(request),
-                use_header=not faults.strip_auth_header,
+                headers.get("authorization"), offered, use_header=not faults.strip_auth_header
             )
             identity = self._verifier.verify(token)
         except AuthError as exc:
@@ -104,6 +121,16 @@ class Handshake:
             return json_response(_unavailable("too many connections"))
         connection.identity = identity
         return None
+
+    def process_response(
+        self, _connection: ServerConnection, _request: Request, response: Response
+    ) -> Response | None:
+        """websockets' hook: its own plain-text refusals (a bad upgrade) become JSON too."""
+        if response.status_code < 400 or response.headers.get("Content-Type") == JSON_TYPE:
+            return None
+        message = response.body.decode("utf-8", "replace").split("\n", 1)[0].strip()
+        code = ERROR_CODES.get(response.status_code, "bad_request")
+        return json_response(HttpReply(response.status_code, {"error": code, "message": message}))
 
 
 def _unavailable(reason: str) -> HttpReply:
@@ -188,12 +215,15 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         assert isinstance(ws, RoutedConnection) and ws.identity is not None
         await Session(ws, ws.identity, services).serve()
 
+    handshake = Handshake(api, verifier, faults, slots)
     try:
         server = await serve(
             handler,
             config.host,
             config.port,
-            process_request=Handshake(api, verifier, faults, slots).process_request,
+            process_request=handshake.process_request,
+            process_response=handshake.process_response,
+            open_timeout=config.handshake_timeout_s,
             select_subprotocol=select_subprotocol,
             create_connection=connection_class(api, slots),
             compression=None,  # small JSON frames: deflate costs more CPU than it saves

@@ -20,6 +20,7 @@ from probes.cli import commands
 from probes.config import Settings, load_settings
 from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
 from probes.version import slawatch_version
+from probes.redaction import install_redaction
 
 
 class _BackendHelp(argparse.Action):
@@ -214,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_redaction()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -41,7 +41,10 @@ async def start_backend(
     argv: list[str], env: dict[str, str]
 ) -> tuple[asyncio.subprocess.Process, str]:
     """Start the backend and wait for its ready line; returns the process and its URL."""
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE)
+    # Its own session and process group: a terminal's Ctrl-C reaches `up`, which stops it.
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, start_new_session=True
+    )
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(START_TIMEOUT_S):
@@ -103,7 +106,8 @@ class Supervisor:
     """Keeps the backend alive and records every unexpected exit."""
 
     def __init__(self, settings: Settings, store: ResultStore, env: dict[str, str]) -> None:
-        self._argv = backend_argv(settings)
+        # The backend stops by itself if this process dies without stopping it (SIGKILL).
+        self._argv = [*backend_argv(settings), "--parent-pid", str(os.getpid())]
         self._env = env
         self._store = store
         self.proc: asyncio.subprocess.Process | None = None

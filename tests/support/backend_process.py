@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "slawatch-tests-secret-0123456789abcdef"  # >= 32 bytes, tests only
@@ -35,9 +36,15 @@ class Backend:
 
 
 def start_backends(
-    tmp: Path, *fault_sets: tuple[str, ...], extra: tuple[str, ...] = ()
+    tmp: Path,
+    *fault_sets: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+    stderr: IO[str] | None = None,
 ) -> list[Backend]:
-    """One backend per fault set, all started at once; returns when every one listens."""
+    """One backend per fault set, all started at once; returns when every one listens.
+
+    ``stderr`` (an open file) receives the backends' logs; by default they are inherited.
+    """
     env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET, SLAWATCH_ADMIN_TOKEN=ADMIN_TOKEN)
     procs = []
     for faults in fault_sets:
@@ -55,7 +62,11 @@ def start_backends(
         ]
         for fault in faults:
             argv += ["--fault", fault]
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT))
+        procs.append(
+            subprocess.Popen(
+                argv, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT
+            )
+        )
     backends = []
     deadline = time.monotonic() + START_TIMEOUT_S
     for proc, faults in zip(procs, fault_sets, strict=True):
