@@ -19,8 +19,8 @@ from typing import Any
 from probes.cli import commands
 from probes.config import Settings, load_settings
 from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
-from probes.version import slawatch_version
 from probes.redaction import install_redaction
+from probes.version import slawatch_version
 
 
 class _BackendHelp(argparse.Action):
