@@ -18,6 +18,7 @@ from typing import Any
 
 from probes.config import SloSettings
 from probes.judging import breaches
+from probes.judging.texts import without_reason
 from probes.records import REASONS
 from probes.results import ResultStore
 
@@ -146,7 +147,7 @@ def _grouped(
             started.get(s["run_id"], s["started_at"]),
             user=s["user_id"],
             close_code=s["close_code"],
-            error=s["error"] or s["close_reason"],
+            error=without_reason(s["reason"], s["error"] or s["close_reason"] or ""),
             session=True,
         )
     looked_up = 0

@@ -44,3 +44,13 @@ def budget(value: float | None) -> str:
     if value < 0:
         return f"exhausted (burn rate {burn(1 - value)})"
     return f"{value * 100:.1f} %"
+
+
+def without_reason(reason: str | None, error: str) -> str:
+    """A session's error without its leading ``reason: `` (shown beside the reason already).
+
+    ``("closed_abnormally", "closed_abnormally: closed with 1011")`` -> ``"closed with 1011"``.
+    """
+    if reason and error.startswith(f"{reason}: "):
+        return error[len(reason) + 2 :]
+    return error

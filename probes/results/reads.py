@@ -206,3 +206,30 @@ def timing_rows(
     )
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def slow_sessions(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, over_ms: float
+) -> list[dict[str, Any]]:
+    """Connected sessions whose first event or completion took over ``over_ms`` or never
+    came, newest first: the candidates ``probes.judging.breaches`` judges for the Live page."""
+    slow = or_(
+        _s.first_event_ms.is_(None),
+        _s.first_event_ms > over_ms,
+        _s.completion_ms.is_(None),
+        _s.completion_ms > over_ms,
+    )
+    query = (
+        select(
+            _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
+            _s.http_status, _s.connect_ms, _s.first_event_ms, _s.completion_ms, _s.outcome,
+            _s.close_code,
+        )
+        .where(
+            *window(sessions, _s.started_at, since, until, filters),
+            _s.http_status.is_(None), _s.connect_ms.is_not(None), slow,
+        )
+        .order_by(_s.started_at.desc(), _s.user_id)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]

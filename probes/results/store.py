@@ -144,6 +144,14 @@ class ResultStore:
         """
         return reads.timing_rows(self._engine, since, until, filters)
 
+    def slow_sessions(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, over_ms: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Connected sessions whose first event or completion took over ``over_ms`` (or never
+        came), newest first. Keys: run_id, probe, target, runner, user_id, started_at,
+        http_status, connect_ms, first_event_ms, completion_ms, outcome, close_code."""
+        return reads.slow_sessions(self._engine, since, until, filters, over_ms)
+
     def round_counts(
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
     ) -> dict[str, int]:
