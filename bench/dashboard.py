@@ -291,7 +291,7 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def page_queries(url: str) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
     """What each page asks the store for, through dashboard.queries, in page order."""
-    from dashboard import queries
+    from dashboard import chartdata, queries
     from dashboard.context import load_context
     from probes.records import Filters
 
@@ -320,7 +320,7 @@ def page_queries(url: str) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
     }  # fmt: skip
     for label, span in (("24h", 1), ("7d", 7), ("30d", 30)):
         since = until - timedelta(days=span)
-        b = queries.bucket_for(since, until)
+        b = chartdata.bucket_for(since, until)
         s = since
         out[f"stability {label}"] = [
             ("labels", lambda: queries.labels(url)),

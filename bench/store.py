@@ -1,7 +1,10 @@
 """Time ``ResultStore.save_round`` of one 1000-user round (7 events a session).
 
 Prints the median of several saves on a fresh SQLite file, and on PostgreSQL
-when ``--pg URL`` is given, with the machine it ran on.
+when ``--pg URL`` is given, with the machine it ran on, and the bytes the store
+holds per stored session (tables and indexes; on SQLite the whole file after a
+checkpoint, on PostgreSQL ``pg_total_relation_size`` of every table). The
+PostgreSQL database should be empty (a fresh schema): every table is counted.
 
     .venv/bin/python bench/store.py [--sessions 1000] [--repeats 7] [--pg postgresql+psycopg://...]
 """
@@ -17,6 +20,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from probes.records import Event, RoundResult, SessionResult
 from probes.results import ResultStore
@@ -60,6 +65,27 @@ def time_saves(url: str, sessions: int, repeats: int) -> list[float]:
     return times
 
 
+def stored_bytes(url: str) -> int:
+    """Bytes of every table and index of the store behind ``url``."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+                free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+                size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+                return int((pages - free) * size)
+            query = text(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+            )
+            return int(conn.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=1000)
@@ -76,10 +102,12 @@ def main() -> None:
             targets.append(("postgresql", args.pg))
         for name, url in targets:
             times = time_saves(url, args.sessions, args.repeats)
+            per_session = stored_bytes(url) / (args.sessions * args.repeats)
             print(
                 f"{name}: save_round of {args.sessions} sessions x {len(EVENTS)} events: "
                 f"median {statistics.median(times):.0f} ms "
-                f"(min {min(times):.0f}, max {max(times):.0f}, {args.repeats} saves)"
+                f"(min {min(times):.0f}, max {max(times):.0f}, {args.repeats} saves); "
+                f"{per_session:,.0f} bytes per stored session"
             )
 
 

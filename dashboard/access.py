@@ -15,13 +15,17 @@ import ipaddress
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from probes.config import DashboardSettings
 
 # The settings st.login needs in [auth] whatever the provider (Streamlit's docs).
 OIDC_SHARED_KEYS = ("redirect_uri", "cookie_secret")
 OIDC_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+
+# What keeps strangers out of a dashboard that check_bind lets start.
+Guard = Literal["loopback", "password", "oidc"]
 
 
 class AccessError(ValueError):
@@ -91,22 +95,22 @@ def authlib_installed() -> bool:
 
 def check_bind(
     host: str | None, settings: DashboardSettings, auth: Mapping[str, Any] | None = None
-) -> None:
-    """Raise ``AccessError`` unless serving on ``host`` is safe with these settings.
+) -> Guard:
+    """What keeps strangers out when serving on ``host``; ``AccessError`` when nothing would.
 
     ``auth`` is the ``[auth]`` secrets table; None reads it from the files
     Streamlit reads (``secrets_files``).
     """
     if is_loopback(host):
-        return
+        return "loopback"
     if settings.password_hash:
-        return
+        return "password"
     where = f"on {host}" if host else "on every network interface"
     if auth is None:
         auth = read_auth_section(secrets_files())
     if oidc_configured(auth):
         if authlib_installed():
-            return
+            return "oidc"
         raise AccessError(
             f"refusing to serve the dashboard {where}: Streamlit OIDC login is configured "
             "([auth] in .streamlit/secrets.toml) but the Authlib package it needs is not "

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from probes.config import ConfigError, Settings, load_settings
+from probes.config import Settings, load_settings
+from probes.errors import ConfigError
 from probes.results import check_url, safe_url
 
 

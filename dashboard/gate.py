@@ -22,7 +22,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from dashboard.access import AccessError, authlib_installed, check_bind, oidc_configured
 from dashboard.context import Context, load_context
 from dashboard.format import md_escape
-from probes.config import ConfigError
+from probes.errors import ConfigError
 from probes.passwords import verify_password
 
 LOGGED_IN = "slawatch_logged_in"

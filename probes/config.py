@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from probes.errors import ConfigError
 from probes.records import DB_OPERATIONS
+from probes.round_timing import ROUND_OVERHEAD_S
 
 DEFAULT_EVENTS: tuple[str, ...] = (
     "agent_started",
@@ -49,6 +50,8 @@ PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a
 class StoreSettings:
     url: str = "sqlite:///data/slawatch.db"
     retention_days: float = 90.0  # raw rows older than this are pruned; rollups stay
+    # Rounds, per-minute and per-hour rollups, the SLI cache: pruned after this.
+    rollup_retention_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +183,6 @@ class Settings:
 
 NO_FILE = "defaults (no file)"
 DAY = 86400.0
-# What a round needs beyond its sessions: the close handshake and the "after"
-# memory sample (probes.target.session.CLOSE_GRACE_S + probes.target.round.MEMORY_RESERVE_S).
-ROUND_OVERHEAD_S = 2.0
 
 
 def default_slos() -> tuple[SloSettings, ...]:
@@ -326,6 +326,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
     "store": {
         "url": ("url", _store_url),
         "retention": ("retention_days", lambda r: parse_duration(r) / DAY),
+        "rollup_retention": ("rollup_retention_days", lambda r: parse_duration(r) / DAY),
     },
     "backend": {
         "host": ("host", _nonempty),
@@ -422,6 +423,14 @@ def _slo(path: str, table: Any) -> SloSettings:
     return SloSettings(**values)
 
 
+def _check_retention(store: StoreSettings) -> None:
+    if store.rollup_retention_days < store.retention_days:
+        raise ConfigError(
+            f"store.rollup_retention: must be at least store.retention "
+            f"({store.retention_days:g}d): rollups outlive the raw rows they summarise"
+        )
+
+
 def _unique(path: str, names: list[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
@@ -457,6 +466,7 @@ def parse_settings(text: str) -> Settings:
     ):
         if key in doc:
             sections[key] = cls(**_convert(key, doc[key], key))
+    _check_retention(sections.get("store", StoreSettings()))
     if "runner" in doc:
         try:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])

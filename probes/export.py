@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+# The columns of a sessions export (CSV, JSON, a report's evidence), in this order.
 SESSION_FIELDS: tuple[str, ...] = (
     "run_id",
     "probe",

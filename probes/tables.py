@@ -8,8 +8,8 @@ from statistics import median
 
 from probes.config import SloSettings
 from probes.judging import breaches
+from probes.judging.evaluation import Evaluation
 from probes.judging.texts import budget, percent
-from probes.judging.verdict import Evaluation
 from probes.records import RoundResult
 
 ROUND_FIELDS: tuple[str, ...] = (

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import chartdata, queries, ui
 from dashboard.context import Context
-from dashboard.figures import round as round_charts
+from dashboard.figures import drilldown
 from dashboard.format import md_code, md_escape, utc
 from probes.records import Filters
 
@@ -238,12 +238,13 @@ def round_header(detail: queries.RoundDetail) -> None:
 
 
 def round_body(ctx: Context, detail: queries.RoundDetail) -> None:
-    st.plotly_chart(round_charts.round_timeline(detail.events, detail.sessions), key="timeline")
+    st.plotly_chart(drilldown.round_timeline(detail.events, detail.sessions), key="timeline")
     st.dataframe(detail.sessions, hide_index=True, column_config=SESSION_COLUMNS)
-    threshold = next((o.threshold_mb for o in ctx.settings.slos if o.sli == "memory_growth"), None)
+    grow = chartdata.objective_for(ctx.settings, "memory_growth", detail.summary.probe)
+    threshold = grow.threshold_mb if grow else None
     left, right = st.columns([3, 2])
     with left:
-        figure = round_charts.round_memory_chart(
+        figure = drilldown.round_memory_chart(
             detail.memory, started_at=detail.summary.started_at, threshold_mb=threshold
         )
         st.plotly_chart(figure, key="round-memory")

@@ -99,7 +99,8 @@ def main() -> None:
         f"**Config in force:** {md_code(s.origin)} · SHA-256 of {s.digest_basis} "
         f"`{s.digest[:16]}…`  \n"
         f"**Results store:** {md_code(ctx.safe_url)} · raw data kept "
-        f"{duration(s.store.retention_days * 86400)}  \n"
+        f"{duration(s.store.retention_days * 86400)}, rollups "
+        f"{duration(s.store.rollup_retention_days * 86400)}  \n"
         f"**Runner label:** {md_code(s.runner)}"
     )
     st.subheader("Objectives")

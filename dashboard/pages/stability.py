@@ -12,11 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import chartdata, queries, ui
+from dashboard.chartdata import frames
 from dashboard.context import Context
-from dashboard.figures import stability as charts
+from dashboard.figures import trends
 from dashboard.format import md_escape, utc
-from probes.config import Settings, Sli, SloSettings
 from probes.records import Annotation, Filters
 
 RANGES = {
@@ -72,16 +72,6 @@ def pick_filters(ctx: Context) -> Filters:
     )
 
 
-def objective_for(
-    settings: Settings, sli: Sli, probe: str | None, operation: str | None = None
-) -> SloSettings | None:
-    """The configured objective for an SLI that applies to this probe filter, if any."""
-    for o in settings.slos:
-        if o.sli == sli and (o.probe is None or o.probe == probe) and o.operation == operation:
-            return o
-    return None
-
-
 def verdict(obj: queries.Objectives, label: str) -> None:
     box = VERDICT_BOX.get(obj.verdict, st.warning)
     box(f"**{obj.verdict}** over {md_escape(label)}: {md_escape(obj.reason)}")
@@ -92,21 +82,10 @@ def verdict(obj: queries.Objectives, label: str) -> None:
 
 
 def charts_grid(ctx: Context, since: datetime, until: datetime, filters: Filters) -> None:
-    url, settings = ctx.url, ctx.settings
-    bucket = queries.bucket_for(since, until)
+    url = ctx.url
+    bucket = chartdata.bucket_for(since, until)
     notes = queries.notes(url, since, until, filters.target)
-    first = objective_for(settings, "first_event_latency", filters.probe)
-    done = objective_for(settings, "completion_latency", filters.probe)
-    grow = objective_for(settings, "memory_growth", filters.probe)
-    complete = objective_for(settings, "event_completeness", filters.probe)
-    thresholds = {
-        o.operation: o.threshold_ms
-        for o in settings.slos
-        if o.sli == "db_latency"
-        and o.operation
-        and o.threshold_ms is not None
-        and (o.probe is None or o.probe == filters.probe)
-    }
+    lines = chartdata.thresholds(ctx.settings, filters.probe)
     lat = queries.latency(url, since, until, filters, bucket)
     memory, per_round = queries.memory(url, since, until, filters, bucket)
     per = "per round" if per_round else f"worst round per {bucket // 60} min"
@@ -116,26 +95,26 @@ def charts_grid(ctx: Context, since: datetime, until: datetime, filters: Filters
     )
     span: dict[str, Any] = {"annotations": notes, "since": since, "until": until}
     figures = {
-        "first-event": charts.latency_chart(
-            queries.percentiles_of(lat, "first_event"), title="First event latency",
-            threshold_ms=first.threshold_ms if first else None, **span,
+        "first-event": trends.latency_chart(
+            frames.latency_frame(lat, "first_event"), title="First event latency",
+            threshold_ms=lines.first_event_ms, **span,
         ),
-        "completion": charts.latency_chart(
-            queries.percentiles_of(lat, "completion"), title="Completion latency",
-            threshold_ms=done.threshold_ms if done else None, **span,
+        "completion": trends.latency_chart(
+            frames.latency_frame(lat, "completion"), title="Completion latency",
+            threshold_ms=lines.completion_ms, **span,
         ),
-        "memory": charts.memory_rounds_chart(
-            memory, threshold_mb=grow.threshold_mb if grow else None, per_round=per_round, **span
+        "memory": trends.memory_rounds_chart(
+            memory, threshold_mb=lines.memory_mb, per_round=per_round, **span
         ),
-        "close-codes": charts.close_codes_chart(
+        "close-codes": trends.close_codes_chart(
             queries.close_codes(url, since, until, filters, bucket), bucket_s=bucket, **span
         ),
-        "completeness": charts.completeness_chart(
+        "completeness": trends.completeness_chart(
             queries.completeness(url, since, until, filters, bucket),
-            objective=complete.objective if complete else None, **span,
+            objective=lines.completeness, **span,
         ),
-        "db": charts.db_timings_chart(
-            queries.db_timings(url, since, until, filters, bucket), thresholds=thresholds, **span
+        "db": trends.db_timings_chart(
+            queries.db_timings(url, since, until, filters, bucket), thresholds=lines.db_ms, **span
         ),
     }  # fmt: skip
     columns = st.columns(2)
@@ -189,7 +168,8 @@ def note_form(ctx: Context) -> None:
         text=text.strip(),
         target=None if target == "all targets" else target,
     )
-    queries.add_annotation(ctx.url, note)
+    queries.store(ctx.url).add_annotation(note)  # the store's write side
+    queries.forget_notes()
     st.session_state[ADDED] = f"{kind} at {utc(note.start)}: {note.text}"
     st.rerun()
 
@@ -221,7 +201,7 @@ def main() -> None:
     st.subheader("Objectives")
     st.dataframe(ui.objectives_table(obj.frame), hide_index=True, height=ui.table_height(obj.frame))
     if not obj.frame.empty:
-        st.plotly_chart(charts.budget_chart(obj.frame[["name", "budget_left"]]), key="budget")
+        st.plotly_chart(trends.budget_chart(obj.frame[["name", "budget_left"]]), key="budget")
     charts_grid(ctx, since, until, filters)
     notes_section(ctx, since, until, filters)
 

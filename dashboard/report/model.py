@@ -1,10 +1,10 @@
 """Stored records -> a ``Report``: the verdict, its evidence and the facts of the report.
 
 Everything a report says comes from here, and everything here comes from the
-store: the objectives through ``probes.judging.verdict.evaluate_window`` (the code the
+store: the objectives through ``probes.judging.evaluation.evaluate_window`` (the code the
 release gate runs, so both judge the same records alike), the evidence rows through the
-store's export queries. The renderers (``report_text``, ``report_html``,
-``report_pdf``) only lay it out. No Streamlit import.
+store's export queries. The renderers (``text``, ``html_page``,
+``pdf``) only lay it out. No Streamlit import.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dashboard.chartdata import Series, read_series
 from dashboard.report.failures import FailureGroup, breaching_rounds, failure_groups
 from probes import tables
-from probes.config import Settings, SloSettings
+from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
-from probes.judging.verdict import BUCKET_S, Evaluation, evaluate_window
+from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
 from probes.version import slawatch_version
-
-# Chart buckets: the smallest of these giving at most MAX_BUCKETS points.
-BUCKET_CHOICES_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
-MAX_BUCKETS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +58,6 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
-class Series:
-    """The figures behind the charts, per ``bucket_s`` bucket (rows as the store returns them)."""
-
-    bucket_s: int
-    latency: list[dict[str, Any]]  # start, first_event_p50/p95/p99, completion_p50/p95/p99
-    memory: list[dict[str, Any]]  # one row per round that sampled memory
-    close_codes: list[dict[str, Any]]  # start, close_code, count
-    completeness: list[dict[str, Any]]  # start, good, valid
-
-
-@dataclass(frozen=True, slots=True)
 class Period:
     """One window judged: the evaluation, the evidence under it and what failed or breached."""
 
@@ -102,7 +88,7 @@ class Report:
     failures: tuple[FailureGroup, ...]
     maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
-    series: Series
+    series: Series  # the chart rows (``dashboard.chartdata``)
 
     @property
     def evaluation(self) -> Evaluation:
@@ -116,15 +102,6 @@ class Report:
     def empty(self) -> bool:
         """No round and no session in the window: the report can only say "no data"."""
         return self.main.evidence.records == 0
-
-
-def bucket_for(since: datetime, until: datetime) -> int:
-    """Chart bucket width: the smallest choice giving at most ``MAX_BUCKETS`` buckets."""
-    seconds = max((until - since).total_seconds(), 1.0)
-    for width in BUCKET_CHOICES_S:
-        if seconds / width <= MAX_BUCKETS:
-            return width
-    return BUCKET_CHOICES_S[-1]
 
 
 def _evidence(
@@ -146,35 +123,10 @@ def _round_key(row: Mapping[str, Any]) -> tuple[str, str]:
     return str(row["started_at"]), str(row["run_id"])
 
 
-def chart_series(
-    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
-) -> Series:
-    """The per-bucket figures the charts draw (the JSON report carries them too)."""
-    width = bucket_for(since, until)
-    completeness = first_slo(settings, "event_completeness") or SloSettings(
-        "event-completeness", "event_completeness", 100.0
-    )  # only the counts are read; the objective line is drawn from configured SLOs only
-    return Series(
-        bucket_s=width,
-        latency=store.latency_percentiles(since, until, filters, bucket_s=width),
-        memory=store.memory_by_round(since, until, filters),
-        close_codes=store.close_codes(since, until, filters, bucket_s=width),
-        completeness=[
-            {"start": b.start, "good": b.good, "valid": b.valid}
-            for b in store.sli_counts(completeness, since, until, filters, bucket_s=width)
-        ],
-    )
-
-
-def first_slo(settings: Settings, sli: str) -> SloSettings | None:
-    """The first configured objective on ``sli`` (its threshold is the one charts draw)."""
-    return next((s for s in settings.slos if s.sli == sli), None)
-
-
 def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The whole one-minute buckets inside ``[since, until)``: since rounded up, until down.
 
-    The SLO maths counts whole buckets of ``verdict.BUCKET_S`` (epoch-aligned), so
+    The SLO maths counts whole buckets of ``evaluation.BUCKET_S`` (epoch-aligned), so
     on whole minutes the evidence rows and the counted events are the same rows;
     shrinking, never growing, keeps the report from covering time it was not asked for.
     """
@@ -233,5 +185,5 @@ def build_report(
         failures=main.failures,
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
-        series=chart_series(store, settings, since, until, filters),
+        series=read_series(store, since, until, filters),
     )

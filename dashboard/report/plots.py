@@ -19,7 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashboard.figures.stability import (
+from dashboard.chartdata import Frames
+from dashboard.figures.trends import (
     ANNOTATION_COLOURS,
     BAD_COLOUR,
     CLOSE_CODE_COLOURS,
@@ -28,7 +29,6 @@ from dashboard.figures.stability import (
     THRESHOLD_COLOUR,
 )
 from dashboard.format import close_code_label
-from dashboard.report.figures import Frames
 
 WIDTH_IN = 7.5
 HEIGHT_IN = 2.6
@@ -141,10 +141,15 @@ def memory_png(f: Frames) -> bytes:
     if data.empty:
         _empty(ax, "no memory samples in this window")
     else:
-        limit = float("inf") if f.memory_mb is None else f.memory_mb
+        line = f.thresholds.memory_mb
+        limit = float("inf") if line is None else line
         colours = [BAD_COLOUR if g > limit else OK_COLOUR for g in data["growth_mb"]]
         ax.scatter(_days(data["started_at"]), data["growth_mb"], c=colours, s=8)
-        _threshold(ax, f.memory_mb, f"objective {f.memory_mb:g} MB" if f.memory_mb else "")
+        _threshold(
+            ax,
+            f.thresholds.memory_mb,
+            f"objective {f.thresholds.memory_mb:g} MB" if f.thresholds.memory_mb else "",
+        )
         ax.set_ylim(bottom=min(0.0, float(data["growth_mb"].min()) * 1.1))
     _annotate(ax, f)
     _legend(ax)
@@ -200,7 +205,7 @@ def completeness_png(f: Frames) -> bytes:
             markersize=3,
             label="complete",
         )
-        objective = f.completeness_objective
+        objective = f.thresholds.completeness
         _threshold(ax, objective, f"objective {objective:g} %" if objective is not None else "")
         low = min([*rate, objective if objective is not None else 100.0])
         ax.set_ylim(max(0.0, low - 5.0), 102.0)
@@ -214,9 +219,12 @@ def chart_pngs(f: Frames) -> list[tuple[str, bytes]]:
     return [
         (
             "First event latency",
-            latency_png(f, f.first_event, "First event latency", f.first_event_ms),
+            latency_png(f, f.first_event, "First event latency", f.thresholds.first_event_ms),
         ),
-        ("Completion latency", latency_png(f, f.completion, "Completion latency", f.completion_ms)),
+        (
+            "Completion latency",
+            latency_png(f, f.completion, "Completion latency", f.thresholds.completion_ms),
+        ),
         ("Memory growth", memory_png(f)),
         ("Close codes", close_codes_png(f)),
         ("Event completeness", completeness_png(f)),

@@ -1,7 +1,7 @@
 """Compliance reports: stored records in, a verdict with its evidence out.
 
 ``build_report`` judges a window (and optionally a baseline window) with
-``probes.judging.verdict.evaluate_window``, the code ``slawatch probe --gate`` runs, and
+``probes.judging.evaluation.evaluate_window``, the code ``slawatch probe --gate`` runs, and
 gathers the evidence; ``render`` lays the result out as PDF, HTML, Markdown,
 JSON or CSV. No Streamlit import and no
 argument handling (``probes.cli.report`` is ``slawatch report``), so the CLI and

@@ -17,8 +17,8 @@ from dashboard import format as fmt
 from dashboard.report.failures import MAX_LISTED, FailureGroup
 from dashboard.report.model import Period, Report
 from probes.config import SloSettings
+from probes.judging.evaluation import Evaluation
 from probes.judging.slo import SloResult
-from probes.judging.verdict import Evaluation
 from probes.records import Annotation
 
 TITLE = "slawatch compliance report"

@@ -207,7 +207,6 @@ def json_document(report: Report) -> dict[str, Any]:
             for r in report.evaluation.results
             if r.name in before
         ]
-    s = report.series
     return {
         "verdict": main["verdict"],
         "reason": main["reason"],
@@ -242,15 +241,7 @@ def json_document(report: Report) -> dict[str, Any]:
         ],
         "maintenance": [_annotation(a) for a in report.maintenance],
         "annotations": [_annotation(a) for a in report.annotations],
-        "series": _plain(
-            {
-                "bucket_s": s.bucket_s,
-                "latency": s.latency,
-                "memory": s.memory,
-                "close_codes": s.close_codes,
-                "completeness": s.completeness,
-            }
-        ),
+        "series": _plain(report.series.plain()),
         "facts": {
             "generated_at": report.generated_at.isoformat(),
             "slawatch_version": report.version,

@@ -21,7 +21,7 @@ from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, TargetUnreachable, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
-from probes.judging.verdict import evaluate_window
+from probes.judging.evaluation import evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import UNREACHABLE, Filters, RoundResult
 from probes.scheduling.scheduler import ProbeScheduler, memory_source

@@ -1,4 +1,4 @@
-"""Pure verdicts on one session: is the event stream complete, in order, isolated?
+"""Pure checks of one session: is the event stream complete, in order, isolated?
 
 No I/O and no clock: ``assess`` takes the decoded server messages of one
 session, each with the client ms it arrived at; ``judge`` is the one place
@@ -34,7 +34,7 @@ RUN_END = "agent_completed"
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class StreamFindings:
     """What the messages of one session show, before any transport failure is known."""
 
     events: tuple[Event, ...] = ()
@@ -139,7 +139,7 @@ def assess(
     user_id: str,
     chat_ref: str,
     expected: Sequence[str] = DEFAULT_EVENTS,
-) -> Verdict:
+) -> StreamFindings:
     """Judge the messages of one session (arrival order) for ``user_id``'s chat ``chat_ref``."""
     objects = [(ms, m) for ms, m in received if type(m) is dict and type(m.get("type")) is str]
     run_id, thread_id = _own_run(objects, user_id, chat_ref)
@@ -164,7 +164,7 @@ def assess(
     own_messages = [m for _, m in own]
     types = {m["type"] for m in own_messages}
     last = expected[-1]
-    return Verdict(
+    return StreamFindings(
         events=tuple(events),
         missing_events=tuple(t for t in dict.fromkeys(expected) if t not in types),
         order_ok=order_ok(own_messages, expected),
@@ -180,7 +180,7 @@ def assess(
 
 
 def _candidates(
-    verdict: Verdict, failures: Sequence[Failure], close_code: int | None, close_reason: str
+    findings: StreamFindings, failures: Sequence[Failure], close_code: int | None, close_reason: str
 ) -> dict[str, str]:
     """Every reason that applies, with its one-line detail (the first seen per reason)."""
     found: dict[str, str] = {}
@@ -189,27 +189,27 @@ def _candidates(
     if close_code != NORMAL_CLOSE:
         text = "no close code" if close_code is None else f"closed with {close_code}"
         found.setdefault("closed_abnormally", text + (f" ({close_reason})" if close_reason else ""))
-    if verdict.foreign_events:
-        count = verdict.foreign_events
+    if findings.foreign_events:
+        count = findings.foreign_events
         found["isolation_breach"] = f"{count} event(s) of another user, thread or run"
-    if verdict.missing_events:
-        text = "missing " + ", ".join(verdict.missing_events)
-        if verdict.server_errors:
-            text += "; server said " + "; ".join(verdict.server_errors)
+    if findings.missing_events:
+        text = "missing " + ", ".join(findings.missing_events)
+        if findings.server_errors:
+            text += "; server said " + "; ".join(findings.server_errors)
         found["incomplete"] = text
-    if not verdict.in_order:
-        parts = [] if verdict.order_ok else ["events out of protocol order"]
-        parts += [f"{verdict.seq_gaps} seq gap(s)"] if verdict.seq_gaps else []
+    if not findings.in_order:
+        parts = [] if findings.order_ok else ["events out of protocol order"]
+        parts += [f"{findings.seq_gaps} seq gap(s)"] if findings.seq_gaps else []
         found["out_of_order"] = "; ".join(parts)
-    if verdict.malformed:
+    if findings.malformed:
         found.setdefault(
-            "protocol_error", f"{verdict.malformed} message(s) not an object with a type"
+            "protocol_error", f"{findings.malformed} message(s) not an object with a type"
         )
     return found
 
 
 def judge(
-    verdict: Verdict,
+    findings: StreamFindings,
     *,
     failures: Sequence[Failure] = (),
     close_code: int | None,
@@ -222,7 +222,7 @@ def judge(
     that ended it, frames that were not JSON). ``("ok", None, "")`` only when
     the session closed 1000, completely, in order, isolated, with no failure.
     """
-    found = _candidates(verdict, failures, close_code, close_reason)
+    found = _candidates(findings, failures, close_code, close_reason)
     for reason in REASONS:
         if reason in found:
             return "failed", cast(Reason, reason), f"{reason}: {found[reason]}"

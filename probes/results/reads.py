@@ -181,19 +181,6 @@ def annotations_between(
         ]
 
 
-def labels(engine: Engine) -> dict[str, list[str]]:
-    """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
-    r = rounds.c
-    query = select(r.probe, r.target, r.runner).distinct()
-    found: dict[str, set[str]] = {"probes": set(), "targets": set(), "runners": set()}
-    with engine.connect() as conn:
-        for probe, target, runner in conn.execute(query):
-            found["probes"].add(probe)
-            found["targets"].add(target)
-            found["runners"].add(runner)
-    return {key: sorted(values) for key, values in found.items()}
-
-
 def timing_rows(
     engine: Engine, since: datetime, until: datetime, filters: Filters
 ) -> list[dict[str, Any]]:

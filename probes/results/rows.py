@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
+from probes.export import SESSION_FIELDS
 from probes.records import DbTiming, Event, RoundResult, SessionResult
 from probes.results.schema import epoch_minute, to_utc
 
@@ -38,7 +39,8 @@ def round_row(r: RoundResult) -> dict[str, Any]:
     }
 
 
-SESSION_FIELDS = (
+# The SessionResult fields stored one column each, as they are (the rest: session_row).
+RECORD_COLUMNS = (
     "run_id", "probe", "target", "runner", "user_id", "auth_mode", "started_at",
     "connect_ms", "first_event_ms", "completion_ms", "total_ms", "close_code",
     "close_reason", "sent_close_code", "http_status", "order_ok", "seq_gaps",
@@ -49,7 +51,7 @@ SESSION_FIELDS = (
 def session_row(s: SessionResult) -> dict[str, Any]:
     if any("," in name for name in s.missing_events):
         raise ValueError(f"event type with a comma in {s.missing_events!r}")
-    row = {name: getattr(s, name) for name in SESSION_FIELDS}
+    row = {name: getattr(s, name) for name in RECORD_COLUMNS}
     row["missing_events"] = ",".join(s.missing_events)
     row["db_ms"] = json.dumps(s.db_ms)
     row["complete"] = s.complete
@@ -58,7 +60,7 @@ def session_row(s: SessionResult) -> dict[str, Any]:
 
 
 def session_record(row: Row[Any], events: list[Event]) -> SessionResult:
-    values = {name: getattr(row, name) for name in SESSION_FIELDS}
+    values = {name: getattr(row, name) for name in RECORD_COLUMNS}
     return SessionResult(
         **values,
         events=tuple(events),
@@ -92,21 +94,17 @@ def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
     }
 
 
-EXPORT_FIELDS = (
-    "run_id", "probe", "target", "runner", "user_id", "auth_mode", "started_at", "connect_ms",
-    "first_event_ms", "completion_ms", "total_ms", "close_code", "close_reason", "http_status",
-    "events", "missing_events", "order_ok", "foreign_events", "outcome", "reason", "error",
-)  # fmt: skip
-EXPORT_COLUMNS = tuple(k for k in EXPORT_FIELDS if k != "events")  # events: own table
+# What an export reads from the sessions table (events come from their own table).
+EXPORT_COLUMNS = tuple(k for k in SESSION_FIELDS if k != "events")
 
 
 def export_row(row: Row[Any], types: list[str]) -> dict[str, Any]:
-    """``row`` is (id, the export columns but events, in ``EXPORT_FIELDS`` order)."""
+    """``row`` is (id, the export columns but events, in ``SESSION_FIELDS`` order)."""
     out: dict[str, Any] = dict(zip(EXPORT_COLUMNS, row[1:], strict=True))
     out["started_at"] = iso(out["started_at"])
     out["events"] = types
     out["missing_events"] = split(out["missing_events"])
-    return {k: out[k] for k in EXPORT_FIELDS}
+    return {k: out[k] for k in SESSION_FIELDS}
 
 
 def iso(value: datetime) -> str:

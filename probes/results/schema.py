@@ -117,7 +117,6 @@ rounds = Table(
     Column("sessions_failed", Integer, nullable=False),
     _minute(),
     CheckConstraint("status IN ('passed', 'failed', 'error', 'skipped')", name="status"),
-    Index(None, "started_at"),
     Index(None, "probe", "started_at"),
     # Covering: round counts (coverage) and the round SLIs read this index, not the table.
     Index(
@@ -164,7 +163,6 @@ sessions = Table(
     Column("complete", Boolean, nullable=False),
     _minute(),
     CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
-    Index(None, "started_at"),
     Index(None, "probe", "started_at"),
     Index(None, "target", "started_at"),
     Index(None, "runner", "started_at"),
@@ -208,7 +206,7 @@ db_timings = Table(
     METADATA,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("run_id", String, _fk("rounds.run_id"), nullable=False, index=True),
-    Column("started_at", _TS, nullable=False, index=True),  # the round's start
+    Column("started_at", _TS, nullable=False),  # the round's start
     Column("operation", String, nullable=False),
     Column("client_ms", Float),
     Column("server_ms", Float),
@@ -282,4 +280,12 @@ sli_minute_coverage = Table(
     Column("minute", Integer, primary_key=True),
     Index(None, "minute"),
     sqlite_with_rowid=False,
+)
+# One row per (probe, target, runner) ever saved: the filter choices (``labels``).
+round_labels = Table(
+    "round_labels",
+    METADATA,
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
 )

@@ -10,7 +10,8 @@ from sqlalchemy.engine import URL
 
 from probes.config import SloSettings
 from probes.records import Annotation, Filters, RoundResult, SliBucket
-from probes.results import aggregates, engine, reads, sli, writes
+from probes.results import aggregates, engine, reads, retention, sli, writes
+from probes.results.labels import labels as stored_labels
 from probes.results.schema import NO_FILTERS
 
 
@@ -78,7 +79,24 @@ class ResultStore:
         """
         return writes.prune_older_than(self._writer, cutoff, batch_size)
 
-    # --- records back ---------------------------------------------------------------
+    def prune(
+        self, raw_before: datetime, rollups_before: datetime, *, batch_size: int = 500
+    ) -> int:
+        """Apply both retentions, then give the freed space back; returns rows deleted.
+
+        Raw rows before ``raw_before`` (``prune_older_than``); rounds, minute
+        rollups and SLI cache rows before ``rollups_before``, which must not be
+        later (``ValueError``). SQLite: incremental vacuum; PostgreSQL:
+        ``VACUUM (ANALYZE)`` of the pruned tables.
+        """
+        if rollups_before > raw_before:
+            raise ValueError("rollups_before is later than raw_before")
+        deleted = writes.prune_older_than(self._writer, raw_before, batch_size)
+        deleted += retention.prune_rollups_older_than(self._writer, rollups_before, batch_size)
+        retention.reclaim_space(self._writer)
+        return deleted
+
+        # --- records back ---------------------------------------------------------------
 
     def round(self, run_id: str) -> RoundResult | None:
         """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""
@@ -173,7 +191,7 @@ class ResultStore:
 
     def labels(self) -> dict[str, list[str]]:
         """The distinct probes, targets and runners of stored rounds, sorted (filter choices)."""
-        return reads.labels(self._engine)
+        return stored_labels(self._engine)
 
     # --- SLO maths --------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
+from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
+from probes.results.labels import remember_labels
 from probes.results.rows import event_row, round_row, session_row, timing_row
 from probes.results.schema import (
     UNCOUNTED_STATUSES,
@@ -44,18 +46,17 @@ def save_round(writer: Engine, r: RoundResult) -> None:
             minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
             forget_minutes(conn, min(minutes), max(minutes))
             conn.execute(insert(rounds), [round_row(r)])
+            remember_labels(conn, r)
             if r.sessions:
-                ids = conn.execute(
-                    insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True),
-                    [session_row(s) for s in r.sessions],
-                ).scalars()
+                ids = new_ids(conn, sessions, len(r.sessions))
+                rows = [session_row(s) | {"id": i} for i, s in zip(ids, r.sessions, strict=True)]
+                insert_rows(conn, sessions, rows)
                 events = [
                     event_row(sid, i, e)
                     for sid, s in zip(ids, r.sessions, strict=True)
                     for i, e in enumerate(s.events)
                 ]
-                if events:
-                    conn.execute(insert(session_events), events)
+                insert_rows(conn, session_events, events)
                 if r.status not in UNCOUNTED_STATUSES:
                     _add_to_rollup(conn, r.sessions)
             if r.memory_samples:

@@ -200,10 +200,12 @@ class ProbeScheduler:
             self._spawn(self._save(record))
 
     async def prune(self) -> int:
-        """Drop raw rows older than the retention setting (rollups stay)."""
-        cutoff = self._now() - timedelta(days=self._settings.store.retention_days)
+        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``."""
+        store, now = self._settings.store, self._now()
+        raw = now - timedelta(days=store.retention_days)
+        rollups = now - timedelta(days=store.rollup_retention_days)
         try:
-            return await asyncio.to_thread(self._store.prune_older_than, cutoff)
+            return await asyncio.to_thread(self._store.prune, raw, rollups)
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0

@@ -31,18 +31,14 @@ from probes.records import (
     round_status,
     unreachable,
 )
+from probes.round_timing import CLOSE_GRACE_S, MEMORY_RESERVE_S
 from probes.target.auth_check import check_bad_token
 from probes.target.db_check import check_database
 from probes.target.memory import MemorySource, sample_memory
-from probes.target.session import (
-    CLOSE_GRACE_S,
-    SessionSpec,
-    run_session,
-)
+from probes.target.session import SessionSpec, run_session
 from probes.target.tokens import bad_token, mint_token
 
 GC_GEN0_THRESHOLD = 50_000  # during a round; measured: about a quarter less client CPU
-MEMORY_RESERVE_S = 1.0  # kept back from the sessions for the "after" memory sample
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 Connect with a token, send one ``chat``, read until this user's run ends or
 the timeout, close 1000, and describe what happened. No database, no
 printing, no judging of objectives, and never an exception for a target
-problem: a down target is a failed record. The verdict on the messages is
+problem: a down target is a failed record. The findings on the messages are
 ``probes.judging.checks``'s; mapping library exceptions to reasons is ``classify``'s.
 """
 
@@ -32,11 +32,9 @@ from websockets.typing import Subprotocol
 from probes.judging import checks
 from probes.judging.checks import Failure
 from probes.records import ABNORMAL_CLOSE, NORMAL_CLOSE, AuthMode, SessionResult
+from probes.round_timing import CLOSE_GRACE_S
 
 SUBPROTOCOL = "agent-chat.v1"
-# The close handshake may use what is left of the session's timeout, and at least
-# this much: a session returns within its timeout plus CLOSE_GRACE_S.
-CLOSE_GRACE_S = 1.0
 # Errors a target (or its URL) can cause; anything else is a bug here and is raised.
 TARGET_ERRORS = (OSError, WebSocketException, ValueError)  # TimeoutError is an OSError
 
@@ -118,7 +116,7 @@ def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failur
         stage = "the run" if connected else "the handshake"
         return Failure("timeout", f"{stage} did not finish within {timeout_s:g} s")
     if isinstance(exc, ConnectionClosedOK):
-        return None  # a normal close; the verdict tells whether the run was complete
+        return None  # a normal close; the findings tell whether the run was complete
     if isinstance(exc, ConnectionClosed):
         code = exc.rcvd.code if exc.rcvd else ABNORMAL_CLOSE
         reason = f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else ""
@@ -210,14 +208,14 @@ async def run_session(spec: SessionSpec) -> SessionResult:
         raise
     close_code, close_reason, sent_code = await _close(ws, t0 + spec.timeout_s)
     ended_at = perf_counter()
-    verdict = checks.assess(
+    findings = checks.assess(
         [((at - t0) * 1000.0, m) for at, m in received],
         user_id=spec.user_id,
         chat_ref=chat_ref,
         expected=spec.expected_events,
     )
     outcome, reason, error = checks.judge(
-        verdict, failures=failures, close_code=close_code, close_reason=close_reason
+        findings, failures=failures, close_code=close_code, close_reason=close_reason
     )
     sent_ms = _ms(t0, sent_at)
     return SessionResult(
@@ -229,20 +227,20 @@ async def run_session(spec: SessionSpec) -> SessionResult:
         auth_mode=spec.auth_mode,
         started_at=started_at,
         connect_ms=_ms(t0, connected_at),
-        first_event_ms=_since(verdict.first_ms, sent_ms),
-        completion_ms=_since(verdict.completed_ms, sent_ms),
+        first_event_ms=_since(findings.first_ms, sent_ms),
+        completion_ms=_since(findings.completed_ms, sent_ms),
         total_ms=_ms(t0, ended_at),
         close_code=close_code,
         close_reason=close_reason,
         sent_close_code=sent_code,
         http_status=http_status,
-        events=verdict.events,
-        missing_events=verdict.missing_events,
-        order_ok=verdict.order_ok,
-        seq_gaps=verdict.seq_gaps,
-        foreign_events=verdict.foreign_events,
-        agent_run_id=verdict.agent_run_id,
-        db_ms=verdict.db_ms,
+        events=findings.events,
+        missing_events=findings.missing_events,
+        order_ok=findings.order_ok,
+        seq_gaps=findings.seq_gaps,
+        foreign_events=findings.foreign_events,
+        agent_run_id=findings.agent_run_id,
+        db_ms=findings.db_ms,
         outcome=outcome,
         reason=reason,
         error=error,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ("runnr = 'x'", "runnr: unknown key"),
         ("[store]\nurl = 'mysql://x'", "store.url: must be an SQLAlchemy URL"),
         ("[store]\nretention = 'forever'", "store.retention: expected a duration"),
+        (
+            "[store]\nretention = '90d'\nrollup_retention = '30d'",
+            "store.rollup_retention: must be at least store.retention (90d)",
+        ),
         ("[backend]\nport = 70000", "backend.port: must be an integer from 0 to 65535, got 70000"),
         ("[dashboard]\npassword_hash = 'abc'", "dashboard.password_hash: must be pbkdf2_sha256$"),
         ("[[probes]]\nusers = 0", "probes[0].users: must be an integer from 1 to 10000, got 0"),
@@ -123,28 +128,22 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
         config.load_settings(bad)
 
 
-def test_digest_names_the_exact_text() -> None:
-    assert parse_settings("runner = 'a'").digest != parse_settings("runner = 'b'").digest
-
-
-def test_round_overhead_matches_what_a_round_reserves() -> None:
-    from probes.target.round import MEMORY_RESERVE_S
-    from probes.target.session import CLOSE_GRACE_S
-
-    assert config.ROUND_OVERHEAD_S == CLOSE_GRACE_S + MEMORY_RESERVE_S
+def test_digest_is_the_sha256_of_the_exact_text() -> None:
+    text = "runner = 'a'\n"
+    digest = parse_settings(text).digest
+    assert digest == hashlib.sha256(text.encode("utf-8")).hexdigest()  # `sha256sum slawatch.toml`
+    assert parse_settings(text).digest == digest  # the same file, the same digest
+    # the same settings written differently are another file: the digest names the text
+    assert parse_settings("runner = 'a' # eu\n").digest != digest
 
 
 def test_without_a_file_the_digest_is_of_the_effective_settings(tmp_path: Path) -> None:
-    from hashlib import sha256
-
-    from probes.config import load_settings
-
     defaults = parse_settings("")
     assert defaults.origin == "defaults (no file)"
-    assert defaults.digest != sha256(b"").hexdigest()
+    assert defaults.digest != hashlib.sha256(b"").hexdigest()
     assert defaults.digest_basis == "the effective default settings"
-    config = tmp_path / "slawatch.toml"
-    config.write_text("runner = 'eu-1'\n")
-    loaded = load_settings(config)
-    assert (loaded.origin, loaded.digest_basis) == (str(config), "the config text")
-    assert loaded.digest == sha256(b"runner = 'eu-1'\n").hexdigest()
+    path = tmp_path / "slawatch.toml"
+    path.write_text("runner = 'eu-1'\n")
+    loaded = config.load_settings(path)
+    assert (loaded.origin, loaded.digest_basis) == (str(path), "the config text")
+    assert loaded.digest == hashlib.sha256(b"runner = 'eu-1'\n").hexdigest()

@@ -57,11 +57,13 @@ def test_is_loopback(host: str | None, loopback: bool) -> None:
 
 
 def test_check_bind_allows_loopback_without_any_login() -> None:
-    check_bind("127.0.0.1", DashboardSettings(), {})
+    assert check_bind("127.0.0.1", DashboardSettings(), {}) == "loopback"
+    assert check_bind("localhost", DashboardSettings(password_hash=HASH), OIDC) == "loopback"
 
 
 def test_check_bind_allows_any_address_with_a_password_hash() -> None:
-    check_bind("0.0.0.0", DashboardSettings(password_hash=HASH), {})
+    for host in ("0.0.0.0", "", "192.168.1.10"):
+        assert check_bind(host, DashboardSettings(password_hash=HASH), {}) == "password"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,7 @@ def test_oidc_configured_needs_the_shared_and_one_providers_settings(
 
 def test_oidc_counts_only_when_authlib_can_run_it() -> None:
     if authlib_installed():
-        check_bind("0.0.0.0", DashboardSettings(), OIDC)
+        assert check_bind("0.0.0.0", DashboardSettings(), OIDC) == "oidc"
         return
     with pytest.raises(AccessError, match=r"Authlib package it needs is not installed"):
         check_bind("0.0.0.0", DashboardSettings(), OIDC)

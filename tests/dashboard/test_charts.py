@@ -11,8 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard.figures import round as round_charts
-from dashboard.figures import stability as charts
+from dashboard.figures import drilldown, trends
 from dashboard.format import budget, burn, close_code_label, md_code, md_escape, percent
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -39,7 +38,7 @@ def texts(fig: go.Figure) -> list[str]:
 
 
 def test_charts_module_imports_no_streamlit() -> None:
-    modules = "dashboard.figures.stability, dashboard.figures.round, dashboard.format"
+    modules = "dashboard.figures.trends, dashboard.figures.drilldown, dashboard.format"
     code = f"import sys, {modules}; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -49,7 +48,7 @@ def test_latency_chart_draws_percentiles_and_the_objective_threshold() -> None:
     df = pd.DataFrame(
         {"start": times(3), "p50": [10, 11, 12], "p95": [20, 21, 22], "p99": [30, 31, 600]}
     )
-    fig = charts.latency_chart(df, title="First event latency", threshold_ms=500)
+    fig = trends.latency_chart(df, title="First event latency", threshold_ms=500)
     assert [t.name for t in fig.data] == ["p50", "p95", "p99"]
     (line,) = shapes(fig)
     assert (line["y0"], line["y1"]) == (500, 500)
@@ -64,7 +63,7 @@ def test_time_charts_carry_deploy_markers_and_maintenance_bands_with_escaped_tex
         ("maintenance", T0 + timedelta(minutes=50), None, "still open"),
     )
     until = T0 + timedelta(hours=1)
-    fig = charts.completeness_chart(df, objective=99.9, annotations=marks, until=until)
+    fig = trends.completeness_chart(df, objective=99.9, annotations=marks, until=until)
     drawn = shapes(fig)
     kinds = [s["type"] for s in drawn]
     assert kinds.count("rect") == 2 and kinds.count("line") == 2  # threshold + deploy
@@ -82,7 +81,7 @@ def test_close_codes_are_stacked_by_name_and_refusals_are_none() -> None:
             "count": [8, 1, 1, 10],
         }
     )
-    fig = charts.close_codes_chart(df)
+    fig = trends.close_codes_chart(df)
     assert fig.layout.barmode == "stack"
     # abnormal closes at the bottom of the stack, "1000 normal" on top
     assert [t.name for t in fig.data] == ["1011 internal error", "none (refused)", "1000 normal"]
@@ -93,8 +92,8 @@ def test_memory_rounds_over_the_threshold_are_red() -> None:
     df = pd.DataFrame(
         {"started_at": times(3), "growth_mb": [1.0, 60.0, 2.0], "peak_mb": [80.0, 140.0, 81.0]}
     )
-    fig = charts.memory_rounds_chart(df, threshold_mb=50)
-    assert list(fig.data[0].marker.color) == [charts.OK_COLOUR, charts.BAD_COLOUR, charts.OK_COLOUR]
+    fig = trends.memory_rounds_chart(df, threshold_mb=50)
+    assert list(fig.data[0].marker.color) == [trends.OK_COLOUR, trends.BAD_COLOUR, trends.OK_COLOUR]
     assert "objective 50 MB" in texts(fig)
 
 
@@ -103,7 +102,7 @@ def test_db_timings_draw_one_threshold_line_for_operations_sharing_it() -> None:
     df = pd.DataFrame(
         {"start": times(2) * 2, "operation": operations, "p95": [5.0, 6.0, 7.0, 80.0]}
     )
-    fig = charts.db_timings_chart(df, thresholds={"thread_create": 50.0, "data_retrieval": 50.0})
+    fig = trends.db_timings_chart(df, thresholds={"thread_create": 50.0, "data_retrieval": 50.0})
     assert sorted(t.name for t in fig.data) == ["data_retrieval", "thread_create"]
     assert texts(fig) == ["objective 50 ms (all operations)"]
 
@@ -111,9 +110,9 @@ def test_db_timings_draw_one_threshold_line_for_operations_sharing_it() -> None:
 @pytest.mark.parametrize(
     "build",
     [
-        lambda e: charts.latency_chart(e, title="x", threshold_ms=500),
-        lambda e: charts.close_codes_chart(e),
-        lambda e: charts.db_timings_chart(e, thresholds={}),
+        lambda e: trends.latency_chart(e, title="x", threshold_ms=500),
+        lambda e: trends.close_codes_chart(e),
+        lambda e: trends.db_timings_chart(e, thresholds={}),
     ],
 )
 def test_an_empty_range_says_so_instead_of_blank_axes(build: object) -> None:
@@ -148,7 +147,7 @@ def test_round_timeline_puts_failing_users_first_with_their_close_code_and_missi
             "missing_events",
         ],
     )
-    fig = round_charts.round_timeline(events, sessions)
+    fig = drilldown.round_timeline(events, sessions)
     rows = list(fig.layout.yaxis.categoryarray)
     assert rows[::-1] == ["✗ u-bad", "✗ u-refused", "✓ u-ok"]  # top row first
     closed = next(t for t in fig.data if t.name == "closed")
@@ -165,7 +164,7 @@ def test_round_memory_chart_draws_baseline_plus_threshold() -> None:
     samples = pd.DataFrame(
         {"at": [T0 + timedelta(seconds=s) for s in (0, 1, 2)], "rss_mb": [100.0, 120.0, 110.0]}
     )
-    fig = round_charts.round_memory_chart(samples, started_at=T0, threshold_mb=50)
+    fig = drilldown.round_memory_chart(samples, started_at=T0, threshold_mb=50)
     assert list(fig.data[0].x) == [0.0, 1.0, 2.0]
     (line,) = shapes(fig)
     assert line["y0"] == 150.0

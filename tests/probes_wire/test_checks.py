@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from probes.judging.checks import Failure, Verdict, assess, judge, seq_gaps, tools_paired
+from probes.judging.checks import Failure, StreamFindings, assess, judge, seq_gaps, tools_paired
 from probes.records import Event
 
 ME, CHAT, RUN, THREAD = "alice", "chat-1", "run-1", "thread-1"
@@ -271,7 +271,7 @@ def test_tools_paired(steps: list[tuple[str, str]], paired: bool) -> None:
     assert tools_paired([{"type": kind, "tool": tool} for kind, tool in steps]) is paired
 
 
-GOOD = Verdict(events=(Event("agent_started", 1.0),), order_ok=True)
+GOOD = StreamFindings(events=(Event("agent_started", 1.0),), order_ok=True)
 # name, failures, close code, verdict -> reason, error
 JUDGE_CASES = [
     ("all well", [], 1000, GOOD, None, ""),
@@ -279,7 +279,7 @@ JUDGE_CASES = [
         "refused beats everything",
         [Failure("refused", "HTTP 401")],
         None,
-        Verdict(missing_events=ALL),
+        StreamFindings(missing_events=ALL),
         "refused",
         "refused: HTTP 401",
     ),
@@ -287,7 +287,7 @@ JUDGE_CASES = [
         "timeout beats incomplete and the close code",
         [Failure("timeout", "the run did not finish within 1 s")],
         1000,
-        Verdict(missing_events=("agent_completed",), order_ok=False),
+        StreamFindings(missing_events=("agent_completed",), order_ok=False),
         "timeout",
         "timeout: the run did not finish within 1 s",
     ),
@@ -295,7 +295,7 @@ JUDGE_CASES = [
         "a 1011 beats incomplete",
         [],
         1011,
-        Verdict(missing_events=("agent_completed",)),
+        StreamFindings(missing_events=("agent_completed",)),
         "closed_abnormally",
         "closed_abnormally: closed with 1011 (boom)",
     ),
@@ -311,7 +311,7 @@ JUDGE_CASES = [
         "isolation beats incomplete",
         [],
         1000,
-        Verdict(foreign_events=2, missing_events=("tool_completed",)),
+        StreamFindings(foreign_events=2, missing_events=("tool_completed",)),
         "isolation_breach",
         "isolation_breach: 2 event(s) of another user, thread or run",
     ),
@@ -319,7 +319,7 @@ JUDGE_CASES = [
         "incomplete names what is missing",
         [],
         1000,
-        Verdict(missing_events=("tool_completed", "agent_completed"), order_ok=False),
+        StreamFindings(missing_events=("tool_completed", "agent_completed"), order_ok=False),
         "incomplete",
         "incomplete: missing tool_completed, agent_completed",
     ),
@@ -327,7 +327,7 @@ JUDGE_CASES = [
         "incomplete quotes the server's error",
         [],
         1000,
-        Verdict(missing_events=ALL, server_errors=("internal: agent failed",)),
+        StreamFindings(missing_events=ALL, server_errors=("internal: agent failed",)),
         "incomplete",
         "incomplete: missing " + ", ".join(ALL) + "; server said internal: agent failed",
     ),
@@ -335,7 +335,7 @@ JUDGE_CASES = [
         "out of order",
         [],
         1000,
-        Verdict(order_ok=False),
+        StreamFindings(order_ok=False),
         "out_of_order",
         "out_of_order: events out of protocol order",
     ),
@@ -343,7 +343,7 @@ JUDGE_CASES = [
         "a seq gap",
         [],
         1000,
-        Verdict(order_ok=True, seq_gaps=1),
+        StreamFindings(order_ok=True, seq_gaps=1),
         "out_of_order",
         "out_of_order: 1 seq gap(s)",
     ),
@@ -359,7 +359,7 @@ JUDGE_CASES = [
         "messages that are not objects",
         [],
         1000,
-        Verdict(order_ok=True, malformed=2),
+        StreamFindings(order_ok=True, malformed=2),
         "protocol_error",
         "protocol_error: 2 message(s) not an object with a type",
     ),
@@ -382,7 +382,7 @@ JUDGE_CASES = [
 def test_judge_picks_the_first_applicable_reason(
     failures: list[Failure],
     close_code: int | None,
-    verdict: Verdict,
+    verdict: StreamFindings,
     reason: str | None,
     error: str,
 ) -> None:

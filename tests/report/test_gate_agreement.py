@@ -3,7 +3,7 @@
 The built-in backend runs as a child process on port 0; ``slawatch probe --gate``
 stores two rounds against it; ``slawatch report --format json`` then reads the
 same database (built in-process at the minute's end, see ``gate_then_report``).
-Both go through ``probes.judging.verdict.evaluate_window``.
+Both go through ``probes.judging.evaluation.evaluate_window``.
 """
 
 from __future__ import annotations

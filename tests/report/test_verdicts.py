@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.report.model import Report, align
 from dashboard.report.render import build_report, render
-from probes.judging.verdict import evaluate_window
+from probes.judging.evaluation import evaluate_window
 from probes.records import RoundResult
 from probes.results import ResultStore
 from tests.report.conftest import (

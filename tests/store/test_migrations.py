@@ -33,8 +33,11 @@ TABLES = {
     "session_rollup_minute",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "round_labels",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
+LABEL_TABLES = {"round_labels"}  # revision 0004
+HEAD = "0004"
 
 
 def a_round() -> RoundResult:
@@ -52,7 +55,7 @@ def test_a_new_database_is_at_no_revision(store_url: str) -> None:
 
 def test_upgrade_from_empty_creates_every_table(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == HEAD
     engine = create_engine(store_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
@@ -75,7 +78,7 @@ def test_opening_twice_is_idempotent_and_keeps_the_data(store_url: str) -> None:
     with ResultStore.open(store_url) as store:
         store.save_round(a_round())
     with ResultStore.open(store_url) as store:
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == HEAD
         assert store.round("r1") == a_round()
 
 
@@ -93,7 +96,7 @@ def test_a_database_at_0001_with_data_upgrades_and_keeps_every_row_and_answer(
         legacy_insert(store_url, rounds)  # what the 0001 code wrote: no minute columns
         before = row_counts(store_url)
         store.upgrade()
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == HEAD
         assert row_counts(store_url) == before
         assert answers(store) == expected
         for r in rounds:
@@ -169,7 +172,7 @@ def row_counts(url: str) -> dict[str, int]:
         with counted.connect() as conn:
             return {
                 name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
-                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES)
+                for name in sorted(TABLES - {"alembic_version"} - CACHE_TABLES - LABEL_TABLES)
             }
     finally:
         counted.dispose()
@@ -196,3 +199,31 @@ def answers(store: ResultStore) -> list[Any]:
     out.append(store.rounds_between(since, until))
     out.append(store.sessions_between(since, until))
     return out
+
+
+def test_0004_lists_the_labels_of_existing_rounds_and_drops_the_duplicate_indexes(
+    store_url: str,
+) -> None:
+    with ResultStore(engine.make_parent_folder(store_url)) as store:
+        store.upgrade("0003")
+        legacy_insert(store_url, upgrade_path_rounds())
+        timing = (DbTiming("thread_create", 12.0, None, True),)
+        second = RoundResult(
+            "x1", "login", "ws://b/ws", "us-1", T0, T0, "passed", db_timings=timing
+        )
+        legacy_insert(store_url, [second])
+        store.upgrade()
+        assert store.labels() == {
+            "probes": ["chat", "login"],
+            "targets": ["ws://a/ws", "ws://b/ws"],
+            "runners": ["eu-1", "us-1"],
+        }
+    check = create_engine(store_url)
+    try:
+        found = inspect(check)
+        for table in ("sessions", "rounds", "db_timings"):
+            names = {ix["name"] for ix in found.get_indexes(table)}
+            assert f"ix_{table}_started_at" not in names
+            assert f"ix_{table}_window" in names
+    finally:
+        check.dispose()

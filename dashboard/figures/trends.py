@@ -1,11 +1,11 @@
-"""Plotly figures: DataFrames and thresholds in, a figure out.
+"""Plotly figures of a time range: DataFrames and thresholds in, a figure out.
 
 Pure functions with no Streamlit import, so the compliance reports draw the
 same charts. Every time axis is UTC. Text from probes, targets or people goes
 through ``plot_text`` because plotly labels understand a subset of HTML.
 
 The DataFrame each function takes is described in its docstring; the
-columns are the ones ``dashboard/queries.py`` returns.
+columns are the ones ``dashboard.chartdata.frames`` names.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Plotly figures of one round: the per-user event timeline and the target's memory.
 
-Pure functions like ``dashboard.figures.stability`` (no Streamlit): the live drill-down
+Pure functions like ``dashboard.figures.trends`` (no Streamlit): the live drill-down
 draws them, and a report may.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.stability import (
+from dashboard.figures.trends import (
     BAD_COLOUR,
     OK_COLOUR,
     PERCENTILE_COLOURS,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from probes.config import AlertSettings, Settings, SloSettings
-from probes.judging import slo, verdict
+from probes.judging import evaluation, slo
 from probes.records import Annotation, AuthCheck, DbTiming, Filters, RoundResult, SessionResult
 from probes.results import ResultStore
 
@@ -91,13 +91,13 @@ def test_coarse_buckets_give_the_all_minute_answer(
 ) -> None:
     settings = Settings(slos=(objective,), alerts=AlertSettings(min_samples=1))
     since = until - (window or timedelta(seconds=objective.window_s))
-    got = verdict.evaluate_objective(
+    got = evaluation.evaluate_objective(
         filled, settings, objective, since=since, until=until, filters=Filters(),
         maintenance=maintenance, coverage=1.0,
     )  # fmt: skip
-    start = verdict.floor_to_bucket(since)
+    start = evaluation.floor_to_bucket(since)
     every_minute = filled.sli_counts(
-        objective, min(start, until - verdict.ALERT_LOOKBACK), until, bucket_s=60
+        objective, min(start, until - evaluation.ALERT_LOOKBACK), until, bucket_s=60
     )
     expected = slo.evaluate(
         objective, every_minute, since=start, until=until, width_s=60,
@@ -112,7 +112,7 @@ def test_coarse_buckets_give_the_all_minute_answer(
 def test_only_whole_clean_hours_before_the_lookback_are_coarse() -> None:
     since = END - 4 * 24 * H + timedelta(minutes=20)
     note = Annotation("maintenance", END - 90 * H + timedelta(minutes=5), END - 89 * H, "m")
-    spans = verdict._spans(since, since, END, (note,))
+    spans = evaluation._spans(since, since, END, (note,))
     hourly = [(a, b) for a, b, width in spans if width == 3600]
     assert hourly == [
         (END - 4 * 24 * H + H, END - 90 * H),

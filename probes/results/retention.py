@@ -1,0 +1,117 @@
+"""Retention: the rollups' age limit, and giving the space of pruned rows back.
+
+Raw rows (sessions with their events, memory samples, DB timings) go after
+``retention`` (``writes.prune_older_than``). Round rows, the per-minute session
+rollup, the SLI cache and the histograms are small per minute and feed the long
+ranges, so they stay until ``rollup_retention`` (``prune_rollups_older_than``).
+Both delete in short batches so that probes can write in between.
+
+Space: SQLite files are created with ``auto_vacuum = INCREMENTAL`` (``engine``),
+so ``reclaim_space`` hands the free pages back to the file system a few
+thousand at a time. A file created before that (``auto_vacuum = NONE``) gets a
+single ``VACUUM`` once a quarter of it is free pages, which also switches it to
+incremental from then on. PostgreSQL gets ``VACUUM (ANALYZE)`` of the pruned
+tables: the space is reused and the planner knows the new sizes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.engine import Engine
+
+from probes.results.schema import (
+    epoch_minute,
+    rounds,
+    session_rollup,
+    sli_minute_cache,
+    sli_minute_coverage,
+    to_utc,
+)
+
+# Pages freed per write transaction by PRAGMA incremental_vacuum (4 KiB each).
+VACUUM_PAGES = 4096
+# A NONE-mode SQLite file is vacuumed whole once this share of it is free.
+FREE_SHARE_FOR_VACUUM = 0.25
+_INCREMENTAL = 2  # PRAGMA auto_vacuum value
+# Tables a prune empties rows of (VACUUM ANALYZE on PostgreSQL afterwards).
+PRUNED_TABLES = (
+    "sessions",
+    "session_events",
+    "memory_samples",
+    "db_timings",
+    "rounds",
+    "session_rollup_minute",
+    "sli_minute_cache",
+    "sli_minute_coverage",
+)
+DAY_MINUTES = 1440
+
+
+def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) -> int:
+    """Delete rounds, minute rollups and SLI cache rows before ``cutoff``; returns the count.
+
+    A round deleted here takes any raw rows it still had with it (foreign keys
+    cascade), so ``cutoff`` should be older than the raw cutoff.
+    """
+    cutoff = to_utc(cutoff)
+    minute = epoch_minute(cutoff)
+    r = rounds.c
+    deleted = 0
+    while True:
+        with writer.begin() as conn:
+            old = select(r.run_id).where(r.started_at < cutoff).limit(batch_size)
+            ids = conn.execute(old).scalars().all()
+            if not ids:
+                break
+            deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
+    for table in (session_rollup, sli_minute_cache, sli_minute_coverage):
+        deleted += _delete_minutes_before(writer, table, minute)
+    return deleted
+
+
+def _delete_minutes_before(writer: Engine, table: Table, minute: int) -> int:
+    """Delete rows of ``table`` whose ``minute`` is before ``minute``, a day per transaction."""
+    deleted = 0
+    with writer.connect() as conn:
+        oldest = conn.execute(select(func.min(table.c.minute))).scalar_one()
+    if oldest is None:
+        return 0
+    for start in range(int(oldest), minute, DAY_MINUTES):
+        with writer.begin() as conn:
+            end = min(minute, start + DAY_MINUTES)
+            deleted += conn.execute(delete(table).where(table.c.minute < end)).rowcount
+    return deleted
+
+
+def reclaim_space(writer: Engine) -> None:
+    """Give the space of deleted rows back (SQLite) or make it reusable (PostgreSQL)."""
+    if writer.dialect.name == "postgresql":
+        autocommit = writer.execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as conn:
+            for name in PRUNED_TABLES:
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {name}")
+        return
+    with writer.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA auto_vacuum").scalar_one()
+        free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+    if mode == _INCREMENTAL:
+        while free > 0:
+            with writer.begin() as conn:  # a short write transaction per chunk
+                # Every row of the pragma must be stepped through, or it frees one page.
+                sqlite3 = conn.connection.driver_connection
+                sqlite3.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()  # type: ignore[union-attr]
+                left = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            if left >= free:
+                return
+            free = left
+        return
+    if pages and free / pages >= FREE_SHARE_FOR_VACUUM:
+        raw = writer.raw_connection()  # VACUUM cannot run inside a transaction
+        try:
+            raw.driver_connection.execute("PRAGMA auto_vacuum=INCREMENTAL")  # type: ignore[union-attr]
+            raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+        finally:
+            raw.close()
