@@ -137,6 +137,24 @@ class SloSettings:
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
     min_samples: int = 10  # a burn-rate alert needs this many valid events in each window
+    failure_threshold: int = 2  # failed rounds in a row of a probe that open an incident
+    success_threshold: int = 2  # healthy evaluations in a row that resolve an incident
+
+
+NotifyKind = Literal["alertmanager", "webhook", "slack"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """One notification target (``[[notify]]``); ``url`` is a literal or ``env:NAME``."""
+
+    name: str
+    kind: NotifyKind
+    url: str
+    send_on_resolved: bool = True
+    repeat_interval_s: float = 4 * 3600.0
+    max_repeats: int = 0  # 0 = no cap
+    min_duration_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +172,7 @@ class Settings:
     gate: GateSettings = field(default_factory=GateSettings)
     probes: tuple[ProbeSettings, ...] = (ProbeSettings(),)
     slos: tuple[SloSettings, ...] = ()
+    notify: tuple[NotifySettings, ...] = ()
     source: str = ""  # the text the settings were parsed from, for the digest
     path: str = ""  # the file they were read from; "" when no file was read
 
@@ -321,6 +340,25 @@ def _events(raw: Any) -> tuple[str, ...]:
     return events
 
 
+def _notify_url(raw: Any) -> str:
+    """``env:NAME`` (the secret stays in the environment) or a plain http(s) URL.
+
+    A literal URL may not carry credentials (user info, a query string): those
+    belong in the environment, so the config file never holds a secret.
+    """
+    text = _nonempty(raw)
+    if text.startswith("env:"):
+        if not re.fullmatch(r"env:[A-Za-z_][A-Za-z0-9_]*", text):
+            raise ValueError("must be env:NAME with NAME an environment variable name")
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL, or env:NAME")
+    if parts.username or parts.password or parts.query:
+        raise ValueError("a URL with credentials or a query must be env:NAME (a secret)")
+    return text
+
+
 # key -> (field name, converter); the docs test checks every key here is in the example file.
 SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
     "store": {
@@ -342,7 +380,20 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "refresh": ("refresh_s", parse_duration),
         "password_hash": ("password_hash", _password_hash),
     },
-    "alerts": {"min_samples": ("min_samples", _int(1, 1_000_000))},
+    "alerts": {
+        "min_samples": ("min_samples", _int(1, 1_000_000)),
+        "failure_threshold": ("failure_threshold", _int(1, 1000)),
+        "success_threshold": ("success_threshold", _int(1, 1000)),
+    },
+    "notify": {
+        "name": ("name", _nonempty),
+        "kind": ("kind", _choice("alertmanager", "webhook", "slack")),
+        "url": ("url", _notify_url),
+        "send_on_resolved": ("send_on_resolved", _bool),
+        "repeat_interval": ("repeat_interval_s", parse_duration),
+        "max_repeats": ("max_repeats", _int(0, 1_000_000)),
+        "min_duration": ("min_duration_s", parse_duration),
+    },
     "gate": {"min_coverage": ("min_coverage", _num(0, 100))},
     "probes": {
         "name": ("name", _nonempty),
@@ -423,6 +474,16 @@ def _slo(path: str, table: Any) -> SloSettings:
     return SloSettings(**values)
 
 
+def _notify(path: str, table: Any) -> NotifySettings:
+    values = _convert(path, table, "notify")
+    for required in ("name", "kind", "url"):
+        if required not in values:
+            raise ConfigError(f"{path}.{required}: required")
+    if values["kind"] == "slack" and not values["url"].startswith("env:"):
+        raise ConfigError(f"{path}.url: a Slack webhook URL is a secret: use env:NAME")
+    return NotifySettings(**values)
+
+
 def _check_retention(store: StoreSettings) -> None:
     if store.rollup_retention_days < store.retention_days:
         raise ConfigError(
@@ -474,12 +535,15 @@ def parse_settings(text: str) -> Settings:
             raise ConfigError(f"runner: {exc}") from None
     probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
+    notify = [_notify(f"notify[{i}]", t) for i, t in enumerate(_array(doc, "notify"))]
+    _unique("notify", [n.name for n in notify])
     _unique("probes", [p.name for p in probes])
     _unique("slo", [s.name for s in slos])
     return Settings(
         **sections,
         probes=tuple(probes) or (ProbeSettings(),),
         slos=tuple(slos) or default_slos(),
+        notify=tuple(notify),
         source=text,
     )
 

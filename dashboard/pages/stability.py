@@ -33,8 +33,13 @@ MAX_NOTE = 300
 ADDED = "slawatch_note_added"
 
 
-def pick_range() -> tuple[datetime, datetime, str]:
-    """The range control (and the custom dates); returns since, until and a label."""
+def pick_range(data_since: datetime | None = None) -> tuple[datetime, datetime, str]:
+    """The range control (and the custom dates); returns since, until and a label.
+
+    A preset range longer than the data starts at the first stored round's
+    minute (``data_since``): the charts fit what there is instead of showing most of
+    the range empty, and the label says so.
+    """
     choice = st.segmented_control(
         "Time range",
         [*RANGES, CUSTOM],
@@ -46,7 +51,11 @@ def pick_range() -> tuple[datetime, datetime, str]:
     until = queries.window_end(queries.STEP_S)
     if choice != CUSTOM:
         span = RANGES[choice or "24h"]
-        return until - span, until, f"the last {choice}"
+        start = until - span
+        if data_since is not None and data_since.replace(second=0, microsecond=0) > start:
+            start = data_since.replace(second=0, microsecond=0)
+            return start, until, f"the last {choice} (data since {utc(start)})"
+        return start, until, f"the last {choice}"
     today = until.date()
     picked = st.date_input(
         "Days (UTC)", value=(today - timedelta(days=6), today), max_value=today, key="days"
@@ -192,7 +201,7 @@ def main() -> None:
         return
     controls = st.columns([2, 3])
     with controls[0]:
-        since, until, label = pick_range()
+        since, until, label = pick_range(queries.first_round_at(ctx.url))
     with controls[1]:
         filters = pick_filters(ctx)
     obj = queries.objectives(ctx.url, ctx.settings, since, until, filters)

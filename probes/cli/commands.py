@@ -17,6 +17,7 @@ from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time
+from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, TargetUnreachable, UsageError
@@ -38,7 +39,14 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     backend = replace(b, host=args.backend_host or b.host, port=_port(args.backend_port, b.port))
     board = replace(d, host=args.dashboard_host or d.host, port=_port(args.dashboard_port, d.port))
     settings = replace(settings, backend=backend, dashboard=board)
-    return asyncio.run(run_up(settings, config=args.config, dashboard=not args.no_dashboard))
+    return asyncio.run(
+        run_up(
+            settings,
+            config=args.config,
+            dashboard=not args.no_dashboard,
+            metrics_listen=args.metrics_listen,
+        )
+    )
 
 
 def _port(given: int | None, configured: int) -> int:
@@ -60,7 +68,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     assert secret is not None
 
     async def main() -> None:
-        with open_store(settings) as store:
+        with (
+            open_store(settings) as store,
+            metrics(store, settings, args.metrics_listen, "--metrics-listen"),
+        ):
             scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
             scheduler.start()
             print(

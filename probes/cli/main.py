@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from probes.cli import commands
+from probes.cli import commands, ecosystem
 from probes.config import Settings, load_settings
 from probes.errors import EXIT_INTERRUPTED, ConfigError, SlawatchError, exit_code
 from probes.redaction import install_redaction
@@ -68,6 +68,7 @@ def _up(sub: Any) -> None:
     p.add_argument("--dashboard-host", help="dashboard interface (overrides [dashboard] host)")
     p.add_argument("--dashboard-port", type=int, help="dashboard port (overrides [dashboard] port)")
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    _metrics_listen(p)
     p.set_defaults(func=commands.up)
 
 
@@ -157,6 +158,12 @@ def _export(sub: Any) -> None:
     p.set_defaults(func=commands.export)
 
 
+def _metrics_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="also serve Prometheus /metrics there"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slawatch",
@@ -171,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config(p)
     _store(p)
     _runner_label(p)
+    _metrics_listen(p)
     p.set_defaults(func=commands.run)
 
     _probe(sub)
@@ -191,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h)")
     p.add_argument("--audience", default="agent-chat", help="aud claim (default agent-chat)")
     p.set_defaults(func=commands.token)
+
+    p = ecosystem.add_exporter_parser(sub)
+    _config(p)
+    _store(p)
 
     p = sub.add_parser("hash-password", help="hash a dashboard password for the config")
     _config(p)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probes.cli.common import open_store
+from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.cli.secrets import UpSecrets, up_secrets
 from probes.config import DEFAULT_TARGET, Settings
@@ -137,7 +138,9 @@ class Supervisor:
                 log.error("backend restart failed: %s; retrying", exc)
 
 
-async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) -> int:
+async def run_up(
+    settings: Settings, *, config: Path | None, dashboard: bool, metrics_listen: str | None = None
+) -> int:
     check_port_free(
         settings.backend.host, settings.backend.port, "--backend-port", "[backend] port"
     )
@@ -151,7 +154,10 @@ async def run_up(settings: Settings, *, config: Path | None, dashboard: bool) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     dash: asyncio.subprocess.Process | None = None
-    with open_store(settings) as store:
+    with (
+        open_store(settings) as store,
+        metrics(store, settings, metrics_listen, "--metrics-listen"),
+    ):
         supervisor = Supervisor(settings, store, env)
         url = await supervisor.start()
         settings = follow_backend(settings, url)

@@ -125,7 +125,7 @@ def failing_sessions(
     query = (
         select(
             _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
-            _s.close_code, _s.close_reason, _s.http_status, _s.missing_events,
+            _s.close_code, _s.close_reason, _s.http_status, _s.missing_events, _s.auth_mode,
             _s.reason, _s.error,
         )
         .where(*window(sessions, _s.started_at, since, until, filters), _s.outcome != "ok")
@@ -210,7 +210,7 @@ def slow_sessions(
         select(
             _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
             _s.http_status, _s.connect_ms, _s.first_event_ms, _s.completion_ms, _s.outcome,
-            _s.close_code,
+            _s.close_code, _s.auth_mode,
         )
         .where(
             *window(sessions, _s.started_at, since, until, filters),

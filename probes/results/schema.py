@@ -281,6 +281,22 @@ sli_minute_coverage = Table(
     Index(None, "minute"),
     sqlite_with_rowid=False,
 )
+# The exporter's all-time rollup (``probes.results.exposition``): per (probe, target,
+# runner) and series, a counter added to by every save_round (``at`` 0), or a gauge
+# of the newest round (``at`` its start, epoch seconds; an older round never overwrites).
+exposition_series = Table(
+    "exposition_series",
+    METADATA,
+    Column("metric", String, primary_key=True),
+    Column("label", String, primary_key=True),  # the metric's own label value, '' if none
+    Column("bucket", String, primary_key=True),  # histograms: upper bound, 'sum'; else ''
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
 # One row per (probe, target, runner) ever saved: the filter choices (``labels``).
 round_labels = Table(
     "round_labels",

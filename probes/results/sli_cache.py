@@ -126,6 +126,19 @@ def counts(
         return _answer(conn, definition, source, span, (first, last), filters, bucket_s, rows)
 
 
+def fill(writer: Engine, definition: Definition, source: Source, first: int, last: int) -> None:
+    """Count and store the minutes of ``[first, last)`` the cache lacks (none: no write)."""
+    with _snapshot(writer) as conn:
+        missing = _missing(conn, definition, first, last)
+    if missing:
+        _fill(writer, definition, source, missing)
+
+
+def minute_start(minute: int) -> datetime:
+    """The start of an epoch minute, as an aware UTC datetime."""
+    return _at(minute)
+
+
 def _fill(
     writer: Engine, definition: Definition, source: Source, missing: list[tuple[int, int]]
 ) -> None:

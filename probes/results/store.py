@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -10,7 +10,16 @@ from sqlalchemy.engine import URL
 
 from probes.config import SloSettings
 from probes.records import Annotation, Filters, RoundResult, SliBucket
-from probes.results import aggregates, engine, reads, retention, sli, writes
+from probes.results import (
+    aggregates,
+    engine,
+    exposition,
+    reads,
+    retention,
+    sli,
+    slo_segments,
+    writes,
+)
 from probes.results.labels import labels as stored_labels
 from probes.results.schema import NO_FILTERS
 
@@ -148,7 +157,7 @@ class ResultStore:
         """Failed sessions, newest first, for the on-call view.
 
         Keys: run_id, probe, target, runner, user_id, started_at, close_code,
-        close_reason, http_status, missing_events (list), reason, error.
+        close_reason, http_status, missing_events (list), auth_mode, reason, error.
         """
         return reads.failing_sessions(self._engine, since, until, filters, limit)
 
@@ -262,3 +271,31 @@ class ResultStore:
         rounds to draw one point each (``memory_by_round``).
         """
         return aggregates.memory_buckets(self._engine, since, until, filters, bucket_s)
+
+    # --- the exporter (/metrics) --------------------------------------------------------
+
+    def exposition_series(self) -> list[exposition.SeriesRow]:
+        """The all-time counters, histogram buckets and newest-round gauges per series."""
+        return exposition.series(self._engine)
+
+    def slo_segments(
+        self,
+        slos: Sequence[SloSettings],
+        bounds: list[int],
+        maintenance: list[tuple[int, int, str | None]],
+        until: datetime,
+    ) -> dict[str, dict[tuple[str, str, str], list[tuple[int, int, int, int]]]]:
+        """Each objective's good/valid events (by name) per (probe, target, runner) and segment.
+
+        Segment i covers the epoch minutes ``[bounds[i-1], bounds[i])`` (the first
+        from the start of time, the last up to ``until``); each is (good, valid,
+        good and valid outside the ``maintenance`` minute ranges). Read from the
+        per-minute rollups: ``probes.results.slo_segments``.
+        """
+        return slo_segments.slo_segments(
+            self._engine, self._writer, slos, bounds, maintenance, until
+        )
+
+    def ping(self) -> None:
+        """A trivial read; raises when the database cannot answer (``slawatch_store_up``)."""
+        exposition.ping(self._engine)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
+from probes.results import exposition
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -46,6 +47,7 @@ def save_round(writer: Engine, r: RoundResult) -> None:
             minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
             forget_minutes(conn, min(minutes), max(minutes))
             conn.execute(insert(rounds), [round_row(r)])
+            exposition.add_round(conn, r)  # the exporter's all-time counters
             remember_labels(conn, r)
             if r.sessions:
                 ids = new_ids(conn, sessions, len(r.sessions))

@@ -1,0 +1,1 @@
+"""Prometheus exposition of the stored figures: a collector over the store, and its server."""
