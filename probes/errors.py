@@ -9,6 +9,8 @@ the message, never a traceback::
     │   ├── ConfigError       a setting is missing, unknown or invalid (names the key)
     │   ├── UsageError        a command was asked for something it cannot do
     │   ├── StartError        a child process (backend, dashboard) did not come up
+    │   ├── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
+    │   │                     unreachable, no such database, or no store there (reads)
     │   └── TargetUnreachable `slawatch probe` reached no target: nothing was judged
     └── StoreError            the results store failed                          exit 3
         ├── StoreUnavailable  the store cannot be reached, opened or locked in time
@@ -45,6 +47,17 @@ class UsageError(InputError):
 
 class StartError(InputError, RuntimeError):
     """A child process did not come up (a port in use, a bad flag)."""
+
+
+class StoreUrlError(InputError):
+    """The results store's URL cannot be used as given; the message names the URL.
+
+    Not a URL, a dialect without an installed driver, a server that refuses the
+    connection, a database or file that does not exist (read-only commands never
+    create one), or a file that is not a results store. Fix ``--db`` or
+    ``[store] url``: exit 2. A store that was reached but stays locked, fills up
+    or breaks is ``StoreUnavailable`` (exit 3).
+    """
 
 
 class TargetUnreachable(InputError):
