@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from probes.judging.slo import BurnRateAlert
-from probes.judging.texts import budget as budget  # re-exported: shared with the CLI
+from probes.judging.texts import budget as shared_budget
 from probes.judging.texts import burn as burn
 from probes.judging.texts import percent as percent
 
@@ -66,6 +66,11 @@ def md_code(text: object) -> str:
 def plot_text(text: object) -> str:
     """``text`` made literal for a plotly label, which understands a subset of HTML."""
     return html.escape(str(text), quote=False)
+
+
+def budget(value: float | None) -> str:
+    """An error budget beside its burn rate (every dashboard and report view shows both)."""
+    return shared_budget(value, with_burn=False)
 
 
 def ms(value: float | None) -> str:

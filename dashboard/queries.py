@@ -132,6 +132,14 @@ def live_snapshot(url: str, settings: Settings, until: datetime, filters: Filter
     return live.live_snapshot(_store(url), settings, until, filters)
 
 
+@st.cache_data(ttl=HEAVY_TTL_S, max_entries=64, show_spinner=False)
+def breaching_rounds(
+    url: str, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> int:
+    """``chartdata.live.breaching_rounds``: passed on the protocol, over an objective."""
+    return live.breaching_rounds(_store(url), settings, since, until, filters)
+
+
 @st.cache_data(ttl=60, max_entries=32, show_spinner=False)
 def round_breaches(url: str, settings: Settings, run_id: str) -> RoundBreaches | None:
     """``chartdata.live.round_breaches``: one round judged against each objective."""

@@ -513,6 +513,15 @@ def _array(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
+def backend_url(backend: BackendSettings) -> str:
+    """The built-in backend's WebSocket URL, the default probe's target (``DEFAULT_TARGET``
+    when the port is 0, i.e. only known once it listens)."""
+    if not backend.port:
+        return DEFAULT_TARGET
+    host = f"[{backend.host}]" if ":" in backend.host else backend.host
+    return f"ws://{host}:{backend.port}/ws"
+
+
 def parse_settings(text: str) -> Settings:
     """Validate TOML text into ``Settings``; raises ``ConfigError`` naming the key."""
     try:
@@ -540,6 +549,7 @@ def parse_settings(text: str) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"runner: {exc}") from None
     probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
+    backend = sections.get("backend", BackendSettings())
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
     notify = [_notify(f"notify[{i}]", t) for i, t in enumerate(_array(doc, "notify"))]
     _unique("notify", [n.name for n in notify])
@@ -547,7 +557,7 @@ def parse_settings(text: str) -> Settings:
     _unique("slo", [s.name for s in slos])
     return Settings(
         **sections,
-        probes=tuple(probes) or (ProbeSettings(),),
+        probes=tuple(probes) or (ProbeSettings(target=backend_url(backend)),),
         slos=tuple(slos) or default_slos(),
         notify=tuple(notify),
         source=text,

@@ -212,3 +212,17 @@ def round_breaches(store: ResultStore, settings: Settings, run_id: str) -> Round
         objectives=list(dict.fromkeys(b.objective for b in found)),
         sessions=sessions,
     )
+
+
+def breaching_rounds(
+    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> int:
+    """Rounds in the range that passed on the protocol yet breached a threshold objective."""
+    passed = pd.DataFrame(
+        [r for r in store.rounds_between(since, until, filters) if r["status"] == "passed"]
+    )
+    if passed.empty:
+        return 0
+    own = _round_breaches(store, settings, passed, since, until, filters)
+    _, of_sessions = session_breaches(store, settings, since, until, filters)
+    return sum(1 for rid in passed["run_id"] if own.get(str(rid)) or of_sessions.get(str(rid)))

@@ -81,10 +81,14 @@ def pick_filters(ctx: Context) -> Filters:
     )
 
 
-def verdict(obj: queries.Objectives, label: str) -> None:
+def verdict(obj: queries.Objectives, label: str, breaching: int) -> None:
+    """The verdict, then the rounds by state (``breaching``: passed, yet over an objective)."""
     box = VERDICT_BOX.get(obj.verdict, st.warning)
     box(f"**{obj.verdict}** over {md_escape(label)}: {md_escape(obj.reason)}")
-    counts = obj.rounds
+    counts = dict(obj.rounds)
+    counts["passed"] = counts.get("passed", 0) - breaching
+    order = ("passed", "breaching", "failed", "error", "skipped")
+    counts = {s: breaching if s == "breaching" else counts.get(s, 0) for s in order}
     total = sum(counts.values())
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
     st.caption(f"{total:,} rounds in range" + (f": {parts}" if parts else ""))
@@ -205,7 +209,7 @@ def main() -> None:
     with controls[1]:
         filters = pick_filters(ctx)
     obj = queries.objectives(ctx.url, ctx.settings, since, until, filters)
-    verdict(obj, label)
+    verdict(obj, label, queries.breaching_rounds(ctx.url, ctx.settings, since, until, filters))
     st.caption(f"From {utc(since)} to {utc(until)}.")
     st.subheader("Objectives")
     st.dataframe(ui.objectives_table(obj.frame), hide_index=True, height=ui.table_height(obj.frame))

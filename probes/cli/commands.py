@@ -19,7 +19,7 @@ from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time, read_store
 from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
-from probes.config import ProbeSettings, Settings, parse_duration
+from probes.config import ProbeSettings, Settings, backend_url, parse_duration
 from probes.errors import EXIT_BREACHED, StoreError, StoreUnavailable, TargetUnreachable, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.evaluation import Evaluation, evaluate_window
@@ -34,12 +34,13 @@ from probes.target.tokens import mint_token
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    from probes.cli.up import run_up
+    from probes.cli.up import follow_backend, run_up
 
     b, d = settings.backend, settings.dashboard
     backend = replace(b, host=args.backend_host or b.host, port=_port(args.backend_port, b.port))
     board = replace(d, host=args.dashboard_host or d.host, port=_port(args.dashboard_port, d.port))
     settings = replace(settings, backend=backend, dashboard=board)
+    settings = follow_backend(settings, backend_url(backend), configured=backend_url(b))
     return asyncio.run(
         run_up(
             settings,

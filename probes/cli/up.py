@@ -77,11 +77,11 @@ def check_port_free(host: str, port: int, flag: str, key: str) -> None:
             ) from None
 
 
-def follow_backend(settings: Settings, url: str) -> Settings:
-    """Point every probe at the default target to the backend ``up`` started (``url``)."""
-    probes = tuple(
-        replace(p, target=url) if p.target == DEFAULT_TARGET else p for p in settings.probes
-    )
+def follow_backend(settings: Settings, url: str, configured: str = DEFAULT_TARGET) -> Settings:
+    """Point every probe at the default or the configured backend's URL (``configured``)
+    to the backend ``up`` started (``url``): flags and port 0 move it."""
+    follows = {DEFAULT_TARGET, configured}
+    probes = tuple(replace(p, target=url) if p.target in follows else p for p in settings.probes)
     return replace(settings, probes=probes)
 
 

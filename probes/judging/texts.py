@@ -31,18 +31,19 @@ def burn(value: float | None) -> str:
     return f"{value:,.2f}x"
 
 
-def budget(value: float | None) -> str:
+def budget(value: float | None, *, with_burn: bool = True) -> str:
     """Error budget left as a share of the whole budget: ``"63.2 %"``, or how far overspent.
 
     Overspent reads ``exhausted (burn rate 66.70x)``: the burn rate is ``1 - budget``,
-    the same figure the burn-rate column shows.
+    the same figure the burn-rate column shows; beside that column (``with_burn``
+    False) it is just ``exhausted``, so the figure is not said twice.
     """
     if value is None or math.isnan(value):
         return "—"
     if math.isinf(value):
         return "exhausted (no bad event allowed)" if value < 0 else "∞"
     if value < 0:
-        return f"exhausted (burn rate {burn(1 - value)})"
+        return f"exhausted (burn rate {burn(1 - value)})" if with_burn else "exhausted"
     return f"{value * 100:.1f} %"
 
 

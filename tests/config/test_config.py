@@ -147,3 +147,10 @@ def test_without_a_file_the_digest_is_of_the_effective_settings(tmp_path: Path) 
     loaded = config.load_settings(path)
     assert (loaded.origin, loaded.digest_basis) == (str(path), "the config text")
     assert loaded.digest == hashlib.sha256(b"runner = 'eu-1'\n").hexdigest()
+
+
+def test_the_default_probe_follows_the_backends_address() -> None:
+    moved = parse_settings("[backend]\nport = 18765\n")
+    assert [p.target for p in moved.probes] == ["ws://127.0.0.1:18765/ws"]
+    own = parse_settings('[backend]\nport = 18765\n[[probes]]\ntarget = "ws://h:1/ws"\n')
+    assert [p.target for p in own.probes] == ["ws://h:1/ws"]  # a probe's own target stays
