@@ -19,9 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.chartdata import frames, live, rounds, rows, series, status
-from dashboard.chartdata import objectives as judged
 from dashboard.chartdata.live import LiveSnapshot, RoundBreaches
-from dashboard.chartdata.objectives import Objectives
+from dashboard.chartdata.objectives import Objectives, judge
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
 from dashboard.chartdata.status import Labels, StoreStatus
@@ -107,7 +106,7 @@ def objectives(
     slo_windows: bool = False,
 ) -> Objectives:
     """Every objective judged (``chartdata.objectives.judge``: the gate's and reports' answer)."""
-    return judged.judge(_store(url), settings, since, until, filters, slo_windows)
+    return judge(_store(url), settings, since, until, filters, slo_windows)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)
