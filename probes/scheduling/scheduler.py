@@ -102,7 +102,7 @@ class ProbeScheduler:
         )
         for job_id, probe in self._probes.items():
             self._scheduler.add_job(
-                self.run_probe,
+                self._scheduled_round,
                 IntervalTrigger(seconds=probe.every_s, timezone=UTC),
                 args=(probe,),
                 id=job_id,
@@ -129,6 +129,18 @@ class ProbeScheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
         self._store_thread.shutdown(wait=True)
+
+    async def _scheduled_round(self, probe: ProbeSettings) -> None:
+        """A scheduled slot: ``run_probe``; a round cancelled by ``stop`` ends quietly.
+
+        Stopping cancels the rounds in flight (``stop``); letting the cancellation
+        reach APScheduler would log it as a job failure with a traceback on every
+        Ctrl-C of ``slawatch up`` or ``run``.
+        """
+        try:
+            await self.run_probe(probe)
+        except asyncio.CancelledError:
+            log.info("round of probe %s cancelled: stopping", probe.name)
 
     async def run_probe(self, probe: ProbeSettings) -> RoundResult:
         """Run one round of ``probe`` now, store it, and return it."""
