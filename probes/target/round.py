@@ -208,21 +208,9 @@ async def run_round(
     samples = await _finish_memory(sampler, stop, deadline)
     sessions = tuple(results)
     db_timings = _ordered((*db, *result_store(sessions))) if probe.db_check else ()
-    if why := unreachable(sessions):
-        # nothing reached the target: the auth and DB checks could not run either
-        return RoundResult(
-            run_id=run_id,
-            probe=probe.name,
-            target=probe.target,
-            runner=runner,
-            started_at=started_at,
-            finished_at=now(),
-            status="error",
-            reason=why,
-            sessions=sessions,
-            memory_samples=samples,
-            memory_source=memory.kind if memory and samples else "",
-        )
+    why = unreachable(sessions)
+    if why:  # nothing reached the target: the auth and DB checks could not run either
+        auth_check, db_timings = None, ()
     return RoundResult(
         run_id=run_id,
         probe=probe.name,
@@ -230,7 +218,8 @@ async def run_round(
         runner=runner,
         started_at=started_at,
         finished_at=now(),
-        status=round_status(sessions, auth_check, db_timings),
+        status="error" if why else round_status(sessions, auth_check, db_timings),
+        reason=why,
         sessions=sessions,
         auth_check=auth_check,
         db_timings=db_timings,
