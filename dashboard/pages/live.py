@@ -147,8 +147,7 @@ def status(ctx: Context) -> None:
     if not ui.require_data(ctx):
         return
     refresh = ctx.settings.dashboard.refresh_s
-    with st.spinner("Reading the store ..."):
-        snap = snapshot(ctx)
+    snap = snapshot(ctx)
     headline(snap)
     st.caption(
         f"As of {utc(snap.until)}; refreshes every {refresh:g} s. The headline, tiles and "
