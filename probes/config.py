@@ -455,8 +455,9 @@ def _convert(path: str, table: Any, section: str) -> dict[str, Any]:
     return out
 
 
-def _probe(path: str, table: Any) -> ProbeSettings:
-    probe = ProbeSettings(**_convert(path, table, "probes"))
+def _probe(path: str, table: Any, default_target: str = DEFAULT_TARGET) -> ProbeSettings:
+    """One ``[[probes]]`` table; without a ``target`` it probes the built-in backend."""
+    probe = ProbeSettings(**{"target": default_target, **_convert(path, table, "probes")})
     if probe.timeout_s >= probe.every_s:
         raise ConfigError(f"{path}.timeout: must be shorter than every ({probe.every_s:g}s)")
     if probe.session_timeout_s + ROUND_OVERHEAD_S > probe.timeout_s:
@@ -548,8 +549,10 @@ def parse_settings(text: str) -> Settings:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])
         except ValueError as exc:
             raise ConfigError(f"runner: {exc}") from None
-    probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
     backend = sections.get("backend", BackendSettings())
+    probes = [
+        _probe(f"probes[{i}]", t, backend_url(backend)) for i, t in enumerate(_array(doc, "probes"))
+    ]
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
     notify = [_notify(f"notify[{i}]", t) for i, t in enumerate(_array(doc, "notify"))]
     _unique("notify", [n.name for n in notify])

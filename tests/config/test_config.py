@@ -154,3 +154,8 @@ def test_the_default_probe_follows_the_backends_address() -> None:
     assert [p.target for p in moved.probes] == ["ws://127.0.0.1:18765/ws"]
     own = parse_settings('[backend]\nport = 18765\n[[probes]]\ntarget = "ws://h:1/ws"\n')
     assert [p.target for p in own.probes] == ["ws://h:1/ws"]  # a probe's own target stays
+
+
+def test_a_probe_without_a_target_probes_the_configured_backend() -> None:
+    settings = parse_settings("[backend]\nport = 18790\n[[probes]]\nusers = 2\n")
+    assert [p.target for p in settings.probes] == ["ws://127.0.0.1:18790/ws"]
