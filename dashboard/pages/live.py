@@ -22,6 +22,7 @@ from dashboard.chartdata.live import PROBLEM_STATES, LiveSnapshot
 from dashboard.context import Context
 from dashboard.figures import drilldown
 from dashboard.format import md_code, md_escape, utc
+from dashboard.pages import live_locations
 from probes.records import Filters
 
 ALL = Filters()
@@ -154,6 +155,7 @@ def status(ctx: Context) -> None:
         "lists are one read. Each objective is judged over its own window (the config's)."
     )
     failing_sessions(snap)
+    live_locations.section(ctx, snap.until)
     st.subheader("Objectives")
     tiles(snap)
     latest_rounds(snap)

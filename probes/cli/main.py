@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config(p)
     _store(p)
     _runner_label(p)
+    p.add_argument(
+        "--ha",
+        action="store_true",
+        help="share this runner label's schedule with another --ha runner (one store)",
+    )
     _metrics_listen(p)
     p.set_defaults(func=commands.run)
 
