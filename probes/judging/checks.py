@@ -65,7 +65,10 @@ def _candidates(
         found.setdefault(kind, text + (f" ({close_reason})" if close_reason else ""))
     if findings.foreign_events:
         count = findings.foreign_events
-        found["isolation_breach"] = f"{count} event(s) of another user, thread or run"
+        whose = ", ".join(findings.foreign_users[:3])
+        more = " and others" if len(findings.foreign_users) > 3 else ""
+        source = f" (from {whose}{more})" if whose else ""
+        found["isolation_breach"] = f"{count} event(s) of another user, thread or run{source}"
     if findings.missing_events:
         text = "missing " + ", ".join(findings.missing_events)
         if findings.server_errors:

@@ -21,6 +21,7 @@ class StreamFindings:
     order_ok: bool = False
     seq_gaps: int = 0  # runs of seq numbers missing below the highest seq seen
     foreign_events: int = 0
+    foreign_users: tuple[str, ...] = ()  # whose events they were (user ids, first seen first)
     malformed: int = 0  # values without a type where the profile reads it
     agent_run_id: str | None = None
     db_ms: dict[str, float] = field(default_factory=dict)

@@ -185,6 +185,7 @@ def assess(
     seqs: list[int] = []
     errors: list[str] = []
     foreign_count = 0
+    strangers: list[str] = []
     check_errors = bool(rules.error or rules.error_if_present)
     for index, ms, kind, value, uid, corr, rid, consts, seq, ts in seen:  # the hot loop
         foreign = (
@@ -201,6 +202,8 @@ def assess(
         events.append(Event(kind, ms, seq, ts, foreign))
         if foreign:
             foreign_count += 1
+            if uid is not None and uid != user_id and str(uid) not in strangers:
+                strangers.append(str(uid))
             continue
         if (corr is not None and corr != request_id) or (rid is not None and rid != run_id):
             continue
@@ -229,6 +232,7 @@ def assess(
         order_ok=_order_ok(own, seqs, rules),
         seq_gaps=seq_gaps(seqs, start=rules.seq_start),
         foreign_events=foreign_count,
+        foreign_users=tuple(strangers),
         malformed=malformed,
         agent_run_id=None if run_id is None else str(run_id),
         db_ms=_db_ms(lookup(done[1], rules.db_ms_keys)) if done and rules.db_ms_keys else {},
