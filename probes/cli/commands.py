@@ -11,13 +11,14 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time
-from probes.cli.ecosystem import metrics
+from probes.cli.ecosystem import alerting, metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
 from probes.errors import EXIT_BREACHED, UsageError
@@ -25,6 +26,7 @@ from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.evaluation import evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
+from probes.results import ResultStore
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
 from probes.target.tokens import mint_token
@@ -60,21 +62,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             open_store(settings) as store,
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
-            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
-            scheduler.start()
-            print(
-                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
-                f"store {settings.store.url}",
-                file=sys.stderr,
-            )
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await scheduler.stop()
+            async with alerting(store, settings) as alerts:
+                await _run_scheduler(settings, store, secret, alerts.note_round)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0
+
+
+async def _run_scheduler(
+    settings: Settings, store: ResultStore, secret: str, on_round: Callable[[RoundResult], None]
+) -> None:
+    """The scheduler until cancelled (Ctrl-C), each saved round handed to ``on_round``."""
+    scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, on_round=on_round)
+    scheduler.start()
+    print(
+        f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
+        f"store {settings.store.url}",
+        file=sys.stderr,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await scheduler.stop()
 
 
 def dashboard(args: argparse.Namespace, settings: Settings) -> int:

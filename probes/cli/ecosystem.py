@@ -1,13 +1,15 @@
-"""``slawatch exporter`` and the ``--metrics-listen`` of ``run`` and ``up``."""
+"""``slawatch exporter``, the ``--metrics-listen`` of ``run`` and ``up``, and their alerting."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from probes.alerting.service import Alerting
 from probes.cli.common import open_store
 from probes.config import Settings
 from probes.exposition.server import DEFAULT_LISTEN, Exporter, serve_metrics
@@ -39,6 +41,19 @@ def metrics(
         yield served
     finally:
         served.stop()
+
+
+@contextlib.asynccontextmanager
+async def alerting(store: ResultStore, settings: Settings) -> AsyncIterator[Alerting]:
+    """Incidents and notifications in their own task while the block runs."""
+    alerts = Alerting(store, settings)
+    task = asyncio.get_running_loop().create_task(alerts.run())
+    try:
+        yield alerts
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def add_exporter_parser(

@@ -174,7 +174,7 @@ def test_a_database_at_0002_with_data_upgrades_and_gives_the_same_answers(
         store.upgrade("0002")
         insert_as_0002(store_url, rounds)
         store.upgrade()
-        assert store.schema_version() == "0005"
+        assert store.schema_version() == "0006"
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         definitions = {(s.sli, s.threshold_ms, s.threshold_mb, s.operation) for s in THRESHOLD_SLOS}
