@@ -46,6 +46,10 @@ class StartError(InputError, RuntimeError):
     """A child process did not come up (a port in use, a bad flag)."""
 
 
+class UnrepresentableSlo(InputError):
+    """An OpenSLO document says what ``[[slo]]`` cannot (calendar windows, Timeslices, months)."""
+
+
 class StoreError(SlawatchError):
     """Base of the errors the results store raises."""
 

@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.token)
 
     _common(ecosystem.add_exporter_parser(sub))
+    ecosystem.add_slo_parser(sub, _common)
 
     p = sub.add_parser("hash-password", help="hash a dashboard password for the config")
     _common(p)
