@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import chartdata, queries, ui
+from dashboard import chartdata, incidents, queries, ui
 from dashboard.context import Context
 from dashboard.figures import drilldown
 from dashboard.format import md_code, md_escape, utc
@@ -279,4 +279,5 @@ DB_COLUMNS: dict[str, Any] = {
 ctx = ui.context()
 st.title("Live")
 st.fragment(run_every=ctx.settings.dashboard.refresh_s)(status)(ctx)
+st.fragment(run_every=ctx.settings.dashboard.refresh_s)(incidents.section)(ctx)
 drill_down(ctx)

@@ -19,6 +19,7 @@ from typing import Any
 from dashboard.chartdata import Series, read_series
 from dashboard.report.failures import FailureGroup, failure_groups
 from probes import tables
+from probes.alerting.incidents import Incident
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
 from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
@@ -87,6 +88,7 @@ class Report:
     maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
     series: Series  # the chart rows (``dashboard.chartdata``)
+    incidents: tuple[Incident, ...] = ()  # incidents open at any time in the window
 
     @property
     def evaluation(self) -> Evaluation:
@@ -156,6 +158,13 @@ def _period(
     return Period(evaluation, evidence), sessions, rounds
 
 
+def _matches(incident: Incident, filters: Filters) -> bool:
+    s = incident.subject
+    return all(f in (None, v) for f, v in zip(
+        (filters.target, filters.probe, filters.runner), (s.target, s.probe, s.runner), strict=True
+    ))  # fmt: skip
+
+
 def build_report(
     store: ResultStore,
     settings: Settings,
@@ -189,4 +198,10 @@ def build_report(
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=read_series(store, since, until, filters),
+        incidents=tuple(
+            i
+            for i in store.incidents_between(since, until)
+            if filters.target in (None, i.subject.target)
+            and filters.probe in (None, i.subject.probe)
+        ),
     )
