@@ -6,7 +6,7 @@ too. Every function takes the store URL (and the settings when the answer
 depends on them) so the cache key says exactly what was asked; ``until`` is
 rounded up by ``window_end`` so that the pages of one refresh interval share
 one cached answer. Shared by all browser sessions of the process
-(``st.cache_data`` is global). Writes go to the store itself (``store(url)``);
+(``st.cache_data`` is global). Writes go to the store's write side (``writer(url)``);
 ``forget_notes`` drops the cached annotations after one.
 """
 
@@ -56,13 +56,24 @@ def window_end(step_s: float, now: datetime | None = None) -> datetime:
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> ResultStore:
-    # Connect only: the dashboard never creates or migrates the store.
+    # Connect only, read-only: the dashboard never creates, migrates or locks the store
+    # to read (the SLI cache is filled by writers' processes, not by page views).
+    return ResultStore(url, read_only=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _writer(url: str) -> ResultStore:
     return ResultStore(url)
 
 
 def store(url: str) -> ResultStore:
-    """The shared store for ``url``: the annotation form writes through it, reports read it."""
+    """The shared read-only store for ``url``: pages and reports read it."""
     return _store(url)
+
+
+def writer(url: str) -> ResultStore:
+    """The store's write side, for the annotation form (the dashboard's one write)."""
+    return _writer(url)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

@@ -50,6 +50,9 @@ PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$(\d{5,7})\$([0-9a-f]{16,64})\$([0-9a
 class StoreSettings:
     url: str = "sqlite:///data/slawatch.db"
     retention_days: float = 90.0  # raw rows older than this are pruned; rollups stay
+    busy_timeout_s: float = 5.0  # one wait for a lock (SQLite busy_timeout, PG lock_timeout)
+    lock_wait_s: float = 60.0  # writers retry a locked store this long, then exit 3
+    spill_file: str = ""  # unsaved rounds kept here; "" = beside the SQLite file / state dir
     # Rounds, per-minute and per-hour rollups, the SLI cache: pruned after this.
     rollup_retention_days: float = 400.0
 
@@ -344,6 +347,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
     "store": {
         "url": ("url", _store_url),
         "retention": ("retention_days", lambda r: parse_duration(r) / DAY),
+        "busy_timeout": ("busy_timeout_s", parse_duration),
+        "lock_wait": ("lock_wait_s", parse_duration),
+        "spill_file": ("spill_file", _str),
         "rollup_retention": ("rollup_retention_days", lambda r: parse_duration(r) / DAY),
     },
     "backend": {

@@ -8,7 +8,9 @@ the message, never a traceback::
     ├── InputError            bad input: fix the config, a flag or a file     exit 2
     │   ├── ConfigError       a setting is missing, unknown or invalid (names the key)
     │   ├── UsageError        a command was asked for something it cannot do
-    │   └── StartError        a child process (backend, dashboard) did not come up
+    │   ├── StartError        a child process (backend, dashboard) did not come up
+    │   └── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
+    │                         unreachable, no such database, or no store there (reads)
     └── StoreError            the results store failed                          exit 3
         ├── StoreUnavailable  the store cannot be reached, opened or locked in time
         └── RoundNotSaved     one round was not stored (nothing of it was written)
@@ -48,6 +50,17 @@ class StartError(InputError, RuntimeError):
 
 class UnrepresentableSlo(InputError):
     """An OpenSLO document says what ``[[slo]]`` cannot (calendar windows, Timeslices, months)."""
+
+
+class StoreUrlError(InputError):
+    """The results store's URL cannot be used as given; the message names the URL.
+
+    Not a URL, a dialect without an installed driver, a server that refuses the
+    connection, a database or file that does not exist (read-only commands never
+    create one), or a file that is not a results store. Fix ``--db`` or
+    ``[store] url``: exit 2. A store that was reached but stays locked, fills up
+    or breaks is ``StoreUnavailable`` (exit 3).
+    """
 
 
 class StoreError(SlawatchError):

@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-# The columns of a sessions export (CSV, JSON, a report's evidence), in this order.
 SESSION_FIELDS: tuple[str, ...] = (
     "run_id",
     "probe",
@@ -31,12 +30,25 @@ SESSION_FIELDS: tuple[str, ...] = (
     "error",
 )
 # Spreadsheets run a cell that starts with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
+# Control characters (C0, DEL) and the line separators some readers honour, written as
+# visible escapes: a bare CR inside a cell is not quoted by csv.writer with "\n" line
+# endings, and a spreadsheet would start a new row (with a live formula) there.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7F)} | {
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def inert(cell: str) -> str:
-    """Make a CSV cell that a spreadsheet would run as a formula plain text (OWASP advice)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """Make a CSV cell plain text: control characters escaped (``\\r``, ``\\x00``), and a
+    cell a spreadsheet would run as a formula (after any leading spaces) prefixed with
+    ``'`` (OWASP advice). Only text a target or a config can choose goes through here."""
+    cell = cell.translate(_CONTROLS)
+    return "'" + cell if cell.lstrip(" ").startswith(_FORMULA_START) else cell
 
 
 def csv_cell(value: Any) -> str:
@@ -44,7 +56,7 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return inert("|".join(str(v) for v in value))
+        return inert("|".join(str(v).translate(_CONTROLS) for v in value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

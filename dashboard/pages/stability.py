@@ -168,7 +168,7 @@ def note_form(ctx: Context) -> None:
         text=text.strip(),
         target=None if target == "all targets" else target,
     )
-    queries.store(ctx.url).add_annotation(note)  # the store's write side
+    queries.writer(ctx.url).add_annotation(note)  # the store's write side
     queries.forget_notes()
     st.session_state[ADDED] = f"{kind} at {utc(note.start)}: {note.text}"
     st.rerun()

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from probes import tables
-from probes.cli.common import jwt_secret, open_store, output, parse_time
+from probes.cli.common import jwt_secret, open_store, output, parse_time, read_store
 from probes.cli.ecosystem import alerting, metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.config import ProbeSettings, Settings, parse_duration
-from probes.errors import EXIT_BREACHED, UsageError
+from probes.errors import EXIT_BREACHED, StoreError, StoreUnavailable, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
-from probes.judging.evaluation import evaluate_window
+from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
-from probes.results import ResultStore
+from probes.results import ResultStore, preflight, spill, spill_path
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
 from probes.target.tokens import mint_token
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> None:
         with (
-            open_store(settings) as store,
+            open_store(settings, verify=True) as store,
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
             async with alerting(store, settings) as alerts:
@@ -91,6 +91,7 @@ def dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.access import check_bind  # the CLI is the composition root
 
     host = args.host or settings.dashboard.host
+    preflight(settings.store.url, create_folder=False)  # a missing store is shown, not created
     try:
         check_bind(host, settings.dashboard)
     except ValueError as exc:
@@ -134,21 +135,22 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
     secret = jwt_secret()
     assert secret is not None
     chosen = probe_settings(args, settings)
+    preflight(settings.store.url)  # a bad --db fails now, before anything is measured
     progress = sys.stderr if sys.stderr.isatty() else None
     started = datetime.now(UTC)
     rounds = asyncio.run(_probe_rounds(chosen, settings, secret, args.rounds, progress))
     finished = datetime.now(UTC)
-    with open_store(settings) as store:
-        for result in rounds:
-            store.save_round(result)
-        evaluation = evaluate_window(
-            store,
-            settings,
-            since=started,
-            until=finished + timedelta(seconds=1),
-            filters=Filters(run_ids=tuple(r.run_id for r in rounds)),
-            expected_rounds=args.rounds,
-        )
+    saved: list[RoundResult] = []
+    try:
+        with open_store(settings) as store:
+            for result in rounds:
+                store.save_round(result)
+                saved.append(result)
+            evaluation = _judge(store, settings, started, finished, rounds)
+    except StoreError as exc:
+        print(tables.rounds_table(rounds))
+        stored = {r.run_id for r in saved}
+        raise keep_unsaved(settings, exc, [r for r in rounds if r.run_id not in stored]) from None
     print(tables.rounds_table(rounds))
     print()
     print(tables.objectives_table(evaluation))
@@ -157,6 +159,41 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
     if args.gate and evaluation.verdict == "FAIL":
         return EXIT_BREACHED
     return 0
+
+
+def _judge(
+    store: ResultStore,
+    settings: Settings,
+    started: datetime,
+    finished: datetime,
+    rounds: list[RoundResult],
+) -> Evaluation:
+    return evaluate_window(
+        store,
+        settings,
+        since=started,
+        until=finished + timedelta(seconds=1),
+        filters=Filters(run_ids=tuple(r.run_id for r in rounds)),
+        expected_rounds=len(rounds),
+    )
+
+
+def keep_unsaved(settings: Settings, error: StoreError, unsaved: list[RoundResult]) -> StoreError:
+    """Write the rounds the store did not take to the spill file; the error to show (exit 3)."""
+    if not unsaved:
+        return error
+    path = spill_path(preflight(settings.store.url), settings.store.spill_file)
+    try:
+        spill.append(path, unsaved)
+    except OSError as exc:
+        return StoreUnavailable(
+            f"{error}\n{len(unsaved)} measured round(s) could not be kept in {path} either "
+            f"({exc.strerror}): they are lost"
+        )
+    return StoreUnavailable(
+        f"{error}\n{len(unsaved)} measured round(s) kept in {path}; the next "
+        "`slawatch probe`, `run` or `up` on this store imports them"
+    )
 
 
 async def _probe_rounds(
@@ -206,7 +243,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     until = parse_time(args.until, now, name="until")
     filters = Filters(target=args.target, probe=args.probe)
     write = write_csv if args.format == "csv" else write_json
-    with open_store(settings) as store, output(args.output) as out:
+    with read_store(settings) as store, output(args.output) as out:
         if args.what == "sessions":
             count = write(store.iter_sessions(since, until, filters), SESSION_FIELDS, out)
         else:

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from probes.config import Settings, parse_duration
 from probes.errors import UsageError
-from probes.results import ResultStore
+from probes.results import DATABASE_FAILURES, ResultStore, unavailable
 
 SECRET_ENV = "SLAWATCH_JWT_SECRET"
 SECRET_FILE_ENV = "SLAWATCH_JWT_SECRET_FILE"
@@ -52,13 +52,47 @@ def parse_time(text: str | None, now: datetime, *, name: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def store_options(settings: Settings) -> dict[str, Any]:
+    """The ``ResultStore`` options the ``[store]`` settings give."""
+    return {
+        "busy_timeout_ms": int(settings.store.busy_timeout_s * 1000),
+        "lock_wait_s": settings.store.lock_wait_s,
+        "spill_file": settings.store.spill_file,
+    }
+
+
 @contextlib.contextmanager
-def open_store(settings: Settings) -> Iterator[ResultStore]:
-    store = ResultStore.open(settings.store.url)
+def open_store(settings: Settings, *, verify: bool = False) -> Iterator[ResultStore]:
+    """The store for a writer: created or migrated as needed, spilled rounds imported.
+
+    ``verify`` runs SQLite's ``quick_check`` first (the long-running writers).
+    """
+    store = ResultStore.open(settings.store.url, verify=verify, **store_options(settings))
     try:
-        yield store
+        with store_errors(store):
+            yield store
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def read_store(settings: Settings) -> Iterator[ResultStore]:
+    """The store for a read-only command: it must exist; nothing is created or written."""
+    store = ResultStore.open_read_only(settings.store.url, **store_options(settings))
+    try:
+        with store_errors(store):
+            yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def store_errors(store: ResultStore) -> Iterator[None]:
+    """A database error while a command works becomes ``StoreUnavailable`` (exit 3)."""
+    try:
+        yield
+    except DATABASE_FAILURES as exc:
+        raise unavailable(exc, store.url) from None
 
 
 @contextlib.contextmanager

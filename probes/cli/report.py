@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dashboard.report.model import Report, align, build_report
 from dashboard.report.render import FORMATS, render, rounds_csv, rounds_csv_path
-from probes.cli.common import open_store, parse_time
+from probes.cli.common import parse_time, read_store
 from probes.config import Settings, parse_duration
 from probes.errors import UsageError
 from probes.records import Filters
@@ -108,7 +108,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     filters = Filters(target=args.target, probe=args.probe, runner=args.filter_runner)
-    with open_store(settings) as store:
+    with read_store(settings) as store:
         report = build_report(
             store, settings, since=since, until=until, now=now, filters=filters, baseline=baseline
         )

@@ -122,7 +122,7 @@ async def run_up(
         loop.add_signal_handler(sig, stop.set)
     dash: asyncio.subprocess.Process | None = None
     with (
-        open_store(settings) as store,
+        open_store(settings, verify=True) as store,
         metrics(store, settings, metrics_listen, "--metrics-listen"),
     ):
         supervisor = Supervisor(settings, store, env)

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from probes.results.engine import check_url, safe_url, sqlite_file
 from probes.results.errors import RoundNotSaved, StoreError
+from probes.results.opening import preflight, unavailable
 from probes.results.schema import (
     METADATA,
     NO_FILTERS,
@@ -52,13 +53,17 @@ from probes.results.schema import (
     sli_minute_cache,
     sli_minute_coverage,
 )
+from probes.results.spill import spill_path
 from probes.results.store import ResultStore
 
 # What a read can raise when the database itself fails (unreachable, locked, corrupt).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, StoreError)
+# What a command turns into "store unavailable" (a StoreError is already a message).
+DATABASE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError,)
 
 __all__ = [
     "DATABASE_ERRORS",
+    "DATABASE_FAILURES",
     "METADATA",
     "NO_FILTERS",
     "UNCOUNTED_STATUSES",
@@ -71,6 +76,7 @@ __all__ = [
     "db_timings",
     "epoch_minute",
     "memory_samples",
+    "preflight",
     "rounds",
     "safe_url",
     "session_events",
@@ -78,5 +84,7 @@ __all__ = [
     "sessions",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "spill_path",
     "sqlite_file",
+    "unavailable",
 ]

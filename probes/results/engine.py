@@ -14,14 +14,48 @@ from sqlalchemy.exc import ArgumentError
 
 # probes/migrations, next to this package (pyproject ships it as package data).
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# The WAL is truncated back to this size after a checkpoint (it grows past it only
+# while a long reader keeps a checkpoint from finishing).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+PG_CONNECT_TIMEOUT_S = 10
 
 
-def connect(url: str | URL, busy_timeout_ms: int) -> tuple[Engine, Engine]:
-    """The reading engine and the writing one (same pool; writes BEGIN IMMEDIATE on SQLite)."""
-    engine = create_engine(make_url(url), pool_pre_ping=True)
+def connect(
+    url: str | URL, busy_timeout_ms: int, *, read_only: bool = False, max_pages: int | None = None
+) -> tuple[Engine, Engine]:
+    """The reading engine and the writing one (same pool; writes BEGIN IMMEDIATE on SQLite).
+
+    ``read_only`` connections cannot write at all (SQLite ``query_only``, PostgreSQL
+    read-only transactions) and never change the journal mode. On PostgreSQL a lock
+    wait ends after ``busy_timeout_ms`` as SQLite's does, so a stalled lock is an
+    error the writer can retry, never an endless wait. ``max_pages`` caps an SQLite
+    file's size (SQLite's ``max_page_count``): the tests' stand-in for a full disk.
+    """
+    parsed = make_url(url)
+    args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if _is_postgres(parsed) else {}
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
     if engine.dialect.name == "sqlite":
-        _sqlite_hooks(engine, busy_timeout_ms)
+        _sqlite_hooks(engine, busy_timeout_ms, read_only, max_pages)
+    elif engine.dialect.name == "postgresql":
+        _postgres_hooks(engine, busy_timeout_ms, read_only)
     return engine, engine.execution_options(slawatch_write=True)
+
+
+def _is_postgres(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
+
+
+def checkpoint(writer: Engine) -> tuple[int, int, int] | None:
+    """Checkpoint SQLite's WAL and truncate it (None on other databases).
+
+    Returns (busy, wal pages, pages checkpointed): busy is 1 when a reader kept the
+    checkpoint from finishing; the next one catches up.
+    """
+    if writer.dialect.name != "sqlite":
+        return None
+    with writer.connect() as conn:
+        row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -73,30 +107,64 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
             conn.execute(text("ANALYZE"))
 
 
+def head_revision() -> str:
+    """The newest schema revision this code knows (what ``upgrade`` migrates to)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def schema_version(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None before any migration)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
+def _postgres_hooks(engine: Engine, busy_timeout_ms: int, read_only: bool) -> None:
+    """``lock_timeout`` on every connection, and read-only transactions for readers."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
+        if read_only:
+            cursor.execute("SET default_transaction_read_only = on")
+        cursor.close()
+        dbapi_connection.commit()  # else the pool's reset rolls the SETs back
+
+
+def _sqlite_hooks(
+    engine: Engine, busy_timeout_ms: int, read_only: bool, max_pages: int | None
+) -> None:
+    """WAL (bounded on disk), busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
 
     sqlite3's own BEGIN handling is switched off so that SQLAlchemy's ``begin``
     event decides: writers take the write lock up front (no deadlock-prone lock
     upgrade mid-transaction), readers begin deferred and never wait in WAL mode.
+    A read-only connection is ``query_only`` and leaves the journal mode alone
+    (setting it can take the write lock).
     """
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
-            # A new file: give pruned space back (retention.reclaim_space). Only
-            # possible before the first table; on an existing file it would
-            # change nothing but still wait for the write lock.
-            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # A new file: give pruned space back (retention.reclaim_space). Only
+                # possible before the first table; on an existing file it would
+                # change nothing but still wait for the write lock.
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        if max_pages is not None:
+            cursor.execute(f"PRAGMA max_page_count={int(max_pages)}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -107,5 +175,5 @@ def _sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("slawatch_write", False)
+        write = conn.get_execution_options().get("slawatch_write", False) and not read_only
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

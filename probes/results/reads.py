@@ -34,6 +34,13 @@ from probes.results.schema import (
 _s = sessions.c
 
 
+def has_round(engine: Engine, run_id: str) -> bool:
+    """Whether a round with this run id is stored."""
+    with engine.connect() as conn:
+        query = select(rounds.c.run_id).where(rounds.c.run_id == run_id)
+        return conn.execute(query).first() is not None
+
+
 def round_(engine: Engine, run_id: str) -> RoundResult | None:
     """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""
     with engine.connect() as conn:

@@ -71,7 +71,7 @@ CACHED_SLIS = (*LATENCY_SLIS, "memory_growth", "db_latency")
 
 def sli_counts(
     engine: Engine,
-    writer: Engine,
+    writer: Engine | None,
     slo: SloSettings,
     since: datetime,
     until: datetime,

@@ -101,7 +101,7 @@ Row = tuple[str, str, str, int, int, int]  # probe, target, runner, minute, good
 
 def counts(
     engine: Engine,
-    writer: Engine,
+    writer: Engine | None,
     definition: Definition,
     source: Source,
     span: tuple[datetime, datetime],
@@ -120,7 +120,8 @@ def counts(
         missing = _missing(conn, definition, first, last)
         if not missing:
             return _answer(conn, definition, source, span, (first, last), filters, bucket_s)
-    _fill(writer, definition, source, missing)
+    if writer is not None:  # a read-only store counts the missing minutes, stores none
+        _fill(writer, definition, source, missing)
     with _snapshot(engine) as conn:  # whatever a round made missing since: from raw rows
         rows = _computed(conn, source, _missing(conn, definition, first, last))
         return _answer(conn, definition, source, span, (first, last), filters, bucket_s, rows)

@@ -2,47 +2,102 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Self
+from pathlib import Path
+from typing import Any, Self, TypeVar
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from probes.alerting.incidents import Incident, Subject, Tracked, Transition
 from probes.config import SloSettings
+from probes.errors import RoundNotSaved, StoreError
 from probes.records import Annotation, Filters, RoundResult, SliBucket
 from probes.results import (
     aggregates,
+    damage,
     engine,
     exposition,
     incidents,
+    opening,
     reads,
     retention,
+    retry,
     sli,
     slo_segments,
+    spill,
     writes,
 )
 from probes.results.labels import labels as stored_labels
 from probes.results.schema import NO_FILTERS
 
+T = TypeVar("T")
+
 
 class ResultStore:
     """Stores probe records and answers the queries of the SLO maths and the dashboard.
 
-    ``ResultStore(url)`` connects; ``ResultStore.open(url)`` also creates the
-    SQLite file's folder and migrates the schema to the newest revision.
+    ``ResultStore(url)`` connects; ``ResultStore.open(url)`` is the writers' start
+    (creates the SQLite file's folder, moves a damaged file aside, migrates the
+    schema, imports the spill file); ``ResultStore.open_read_only(url)`` the
+    readers' (never creates, migrates or writes; ``probes.results.opening``).
     """
 
-    def __init__(self, url: str | URL, *, busy_timeout_ms: int = 5000) -> None:
-        self._engine, self._writer = engine.connect(url, busy_timeout_ms)
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        busy_timeout_ms: int = 5000,
+        read_only: bool = False,
+        lock_wait_s: float = 60.0,
+        spill_file: str = "",
+        max_pages: int | None = None,
+    ) -> None:
+        parsed = opening.parse(url)
+        try:
+            self._engine, self._writer = engine.connect(
+                parsed, busy_timeout_ms, read_only=read_only, max_pages=max_pages
+            )
+        except (ImportError, SQLAlchemyError) as exc:
+            raise opening.connect_error(exc, parsed) from None
         self.url = self._engine.url
+        self.read_only = read_only
+        self.lock_wait_s = lock_wait_s
+        self.spill_path = spill.spill_path(self.url, spill_file)
 
     @classmethod
-    def open(cls, url: str | URL, *, busy_timeout_ms: int = 5000) -> Self:
-        """Connect, create the SQLite file's parent folder, and migrate to the newest schema."""
-        store = cls(engine.make_parent_folder(url), busy_timeout_ms=busy_timeout_ms)
+    def open(cls, url: str | URL, *, verify: bool = False, **options: Any) -> Self:
+        """The writers' start: folder, damage check (``verify``: a full quick_check),
+        migration to the newest schema (waiting out a lock), then the spill file."""
+        parsed = opening.parse(url)
+        opening.make_folder(parsed)
+        path = opening.sqlite_path(parsed)
+        if path is not None:
+            problem = damage.header_problem(path) or (
+                damage.quick_check(path) if verify and path.exists() else None
+            )
+            if problem:
+                damage.move_aside(path, problem)
+        store = cls(parsed, **options)
         try:
-            store.upgrade()
+            opening.check_connects(store._engine, store.url)
+            store._retry(store.upgrade, "creating or migrating the schema")
+            store.import_spilled()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def open_read_only(cls, url: str | URL, **options: Any) -> Self:
+        """The readers' start: the store must exist at the newest schema; nothing is written."""
+        parsed = opening.parse(url)
+        opening.must_exist(parsed)
+        store = cls(parsed, read_only=True, **options)
+        try:
+            opening.check_connects(store._engine, store.url)
+            opening.check_schema(store.schema_version(), engine.head_revision(), store.url)
         except BaseException:
             store.close()
             raise
@@ -50,11 +105,17 @@ class ResultStore:
 
     def upgrade(self, revision: str = "head") -> None:
         """Run the Alembic migrations to ``revision`` (head), in one write transaction."""
+        self._writable()
         engine.upgrade(self._writer, revision)
 
     def schema_version(self) -> str | None:
         """The Alembic revision the database is at (None before any migration)."""
         return engine.schema_version(self._engine)
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """Checkpoint and truncate SQLite's WAL (None on PostgreSQL); see ``engine``."""
+        self._writable()
+        return engine.checkpoint(self._writer)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -65,6 +126,13 @@ class ResultStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"results store {opening.shown(self.url)} was opened read-only")
+
+    def _retry(self, action: Callable[[], T], what: str) -> T:
+        return retry.with_retry(action, what=what, url=self.url, wait_s=self.lock_wait_s)
+
     # --- writes -------------------------------------------------------------------
 
     def save_round(self, r: RoundResult) -> None:
@@ -74,7 +142,33 @@ class ResultStore:
         falls in deleted, in the same transaction. Raises
         ``RoundNotSaved`` (and writes nothing) on any failure, e.g. a duplicate run id.
         """
-        writes.save_round(self._writer, r)
+        self._writable()
+        self._retry(lambda: writes.save_round(self._writer, r), f"saving round {r.run_id}")
+
+    def has_round(self, run_id: str) -> bool:
+        """Whether a round with this run id is stored."""
+        return reads.has_round(self._engine, run_id)
+
+    def save_new_round(self, r: RoundResult) -> bool:
+        """``save_round`` unless that run id is stored already; True when it saved."""
+        if self.has_round(r.run_id):
+            return False
+        try:
+            self.save_round(r)
+        except RoundNotSaved:
+            if self.has_round(r.run_id):  # another importer was first
+                return False
+            raise
+        return True
+
+    def spill(self, rounds: Sequence[RoundResult]) -> Path:
+        """Keep ``rounds`` in the spill file for the next start to import; returns its path."""
+        spill.append(self.spill_path, rounds)
+        return self.spill_path
+
+    def import_spilled(self) -> int:
+        """Store the rounds of the spill file (skipping those stored already)."""
+        return spill.import_into(self.spill_path, self.save_new_round)
 
     def add_annotation(self, a: Annotation) -> int:
         """Store a deploy/incident/maintenance note; returns its id."""
@@ -204,7 +298,8 @@ class ResultStore:
         threshold SLIs read whole minutes from the per-minute SLI cache, and fill
         it (one short write) with the minutes it lacks: ``probes.results.sli_cache``.
         """
-        return sli.sli_counts(self._engine, self._writer, slo, since, until, filters, bucket_s)
+        writer = None if self.read_only else self._writer
+        return sli.sli_counts(self._engine, writer, slo, since, until, filters, bucket_s)
 
     # --- dashboard aggregates ---------------------------------------------------------
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,6 +87,10 @@ class ProbeScheduler:
         self._on_round = on_round
         self._probes = {f"probe:{p.name}": p for p in settings.probes}
         self._unsaved: list[RoundResult] = []
+        self._spilled = False
+        self._flushing = asyncio.Lock()
+        # The store's own thread: probes' worker threads can never hold up a save.
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="slawatch-store")
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
@@ -123,6 +128,7 @@ class ProbeScheduler:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
+        self._store_thread.shutdown(wait=True)
 
     async def run_probe(self, probe: ProbeSettings) -> RoundResult:
         """Run one round of ``probe`` now, store it, and return it."""
@@ -173,14 +179,44 @@ class ProbeScheduler:
         if self._on_round is not None:
             self._on_round(result)
 
+    async def _in_store(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the store's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, call, *args)
+
     async def _flush(self) -> None:
-        while self._unsaved:
-            try:
-                await asyncio.to_thread(self._store.save_round, self._unsaved[0])
-            except Exception as exc:
-                log.error("cannot save %d round(s) yet, will retry: %s", len(self._unsaved), exc)
-                return
-            self._unsaved.pop(0)
+        async with self._flushing:  # one flush at a time: a round is never saved twice
+            while self._unsaved:
+                try:
+                    await self._in_store(self._store.save_round, self._unsaved[0])
+                except Exception as exc:
+                    await self._spill(exc)
+                    return
+                self._unsaved.pop(0)
+            if self._spilled:
+                try:
+                    await self._in_store(self._store.import_spilled)
+                    self._spilled = False
+                except Exception as exc:
+                    log.error("spilled rounds not imported yet, will retry: %s", exc)
+
+    async def _spill(self, error: Exception) -> None:
+        """Move the unsaved rounds to the spill file (or keep them in memory if it fails)."""
+        count = len(self._unsaved)
+        try:
+            path = await self._in_store(self._store.spill, list(self._unsaved))
+        except OSError as exc:
+            log.error(
+                "cannot save %d round(s) (%s) nor spill them (%s); kept in memory, will retry",
+                count,
+                error,
+                exc,
+            )
+            return
+        self._unsaved.clear()
+        self._spilled = True
+        log.error(
+            "cannot save %d round(s): %s; kept in %s until the store takes them", count, error, path
+        )
 
     def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)
@@ -205,7 +241,7 @@ class ProbeScheduler:
         raw = now - timedelta(days=store.retention_days)
         rollups = now - timedelta(days=store.rollup_retention_days)
         try:
-            return await asyncio.to_thread(self._store.prune, raw, rollups)
+            return int(await self._in_store(self._store.prune, raw, rollups))
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0

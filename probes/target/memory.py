@@ -8,9 +8,7 @@ and after samples of a round.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -18,6 +16,7 @@ from typing import Protocol
 import psutil
 
 from probes.records import MemorySample
+from probes.target.http_get import HttpGetError, http_get
 
 MB = 1024 * 1024  # MB here are MiB, as psutil and most process tools report them
 
@@ -39,25 +38,21 @@ class HealthzMemory:
 
     def __init__(self, url: str, *, timeout_s: float = 1.0) -> None:
         self.url = url
-        self.timeout_s = timeout_s
-        # No proxy from the environment: the target is asked directly, as the sessions do.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.timeout_s = timeout_s  # for the whole read: connect, headers and body
 
-    def _read(self) -> float | None:
+    async def rss_mb(self) -> float | None:
+        # On the event loop with one deadline for the whole exchange: a server that
+        # trickles its answer costs at most timeout_s and no thread (http_get).
+        # No proxy from the environment: the target is asked directly, as the sessions do.
         try:
-            with self._opener.open(self.url, timeout=self.timeout_s) as response:
-                body = json.loads(response.read(65536))
-        except (OSError, ValueError, http.client.HTTPException):  # refused, non-2xx, bad JSON
+            response = await http_get(self.url, self.timeout_s)
+            body = json.loads(response.body) if 200 <= response.status < 300 else None
+        except (HttpGetError, ValueError):  # refused, slow, non-2xx, bad JSON
             return None
         rss = body.get("rss_bytes") if isinstance(body, dict) else None
         if isinstance(rss, bool) or not isinstance(rss, int | float) or rss < 0:
             return None
         return float(rss) / MB
-
-    async def rss_mb(self) -> float | None:
-        # urllib in a worker thread: HTTP/1.1, chunked bodies and https for free,
-        # and a slow target never blocks the event loop the sessions run on.
-        return await asyncio.to_thread(self._read)
 
 
 class ProcessMemory:

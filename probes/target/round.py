@@ -35,6 +35,9 @@ from probes.target.memory import MemorySource, sample_memory
 from probes.target.session import SessionSpec, run_session
 from probes.target.tokens import bad_token, mint_token
 
+# The sessions wait this long at most for the memory baseline, then start without it
+# (the round then has no memory figure): no memory figure is better than no sessions.
+BASELINE_WAIT_S = 1.5
 GC_GEN0_THRESHOLD = 50_000  # during a round; measured: about a quarter less client CPU
 
 
@@ -92,7 +95,11 @@ async def _start_memory(
     stop: asyncio.Event,
     now: Callable[[], datetime],
 ) -> asyncio.Task[tuple[MemorySample, ...]] | None:
-    """Start sampling and return once the baseline is taken (or the sampler ended)."""
+    """Start sampling and return once the baseline is taken (or the sampler ended).
+
+    Never later than ``BASELINE_WAIT_S``: a source that has not answered by then is
+    given up for this round (None, no memory figure), and the sessions start.
+    """
     if memory is None:
         return None
     started = asyncio.Event()
@@ -100,8 +107,14 @@ async def _start_memory(
         sample_memory(memory, probe.memory_interval_s, stop, started=started, now=now)
     )
     waiter = asyncio.create_task(started.wait())
-    await asyncio.wait([sampler, waiter], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(
+        [sampler, waiter], timeout=BASELINE_WAIT_S, return_when=asyncio.FIRST_COMPLETED
+    )
     waiter.cancel()
+    if not started.is_set() and not sampler.done():
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+        return None
     return sampler
 
 
