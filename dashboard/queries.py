@@ -19,8 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.chartdata import frames, rounds, rows, series, status
-from dashboard.chartdata import objectives as judged
-from dashboard.chartdata.objectives import Objectives
+from dashboard.chartdata.objectives import Objectives, judge
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
 from dashboard.chartdata.status import Labels, StoreStatus
@@ -98,7 +97,7 @@ def objectives(
     slo_windows: bool = False,
 ) -> Objectives:
     """Every objective judged (``chartdata.objectives.judge``: the gate's and reports' answer)."""
-    return judged.judge(_store(url), settings, since, until, filters, slo_windows)
+    return judge(_store(url), settings, since, until, filters, slo_windows)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)

@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.chartdata import frames as f
-from dashboard.chartdata import rows
+from dashboard.chartdata import frames, rows
 from dashboard.chartdata.policy import Thresholds, bucket_for
 from probes.records import Annotation, Filters, SliBucket
 from probes.results import ResultStore
@@ -81,12 +80,12 @@ def series_frames(
 ) -> Frames:
     """``series`` as DataFrames (empty ones keep their columns), with what the charts draw over."""
     return Frames(
-        first_event=f.latency_frame(series.latency, "first_event"),
-        completion=f.latency_frame(series.latency, "completion"),
-        memory=f.memory_rounds_frame(series.memory),
-        close_codes=f.close_codes_frame(series.close_codes),
-        completeness=f.completeness_frame(series.completeness),
-        annotations=f.notes_frame(notes),
+        first_event=frames.latency_frame(series.latency, "first_event"),
+        completion=frames.latency_frame(series.latency, "completion"),
+        memory=frames.memory_rounds_frame(series.memory),
+        close_codes=frames.close_codes_frame(series.close_codes),
+        completeness=frames.completeness_frame(series.completeness),
+        annotations=frames.notes_frame(notes),
         notes=notes,
         thresholds=thresholds,
         bucket_s=series.bucket_s,
@@ -107,7 +106,7 @@ def memory_frame(
     Returns the frame (``frames.MEMORY_COLUMNS``) and whether it is per round.
     """
     if rows.round_count(store, since, until, filters) <= MEMORY_POINTS:
-        return f.memory_rounds_frame(rows.memory_rounds(store, since, until, filters)), True
-    return f.memory_buckets_frame(
+        return frames.memory_rounds_frame(rows.memory_rounds(store, since, until, filters)), True
+    return frames.memory_buckets_frame(
         rows.memory_buckets(store, since, until, filters, bucket_s)
     ), False

@@ -232,9 +232,9 @@ async def _probe_rounds(
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from probes.cli import report as reports  # loads the dashboard's report package
+    from probes.cli.report import command  # loads the dashboard's report package
 
-    return reports.command(args, settings)
+    return command(args, settings)
 
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
