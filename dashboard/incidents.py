@@ -33,6 +33,8 @@ def _incidents(url: str, since: datetime, until: datetime) -> pd.DataFrame:
 
 def section(ctx: Context) -> None:
     """Open incidents, then those resolved in the last 7 days."""
+    if queries.store_status(ctx.url).state != "ready":
+        return  # the status part above says why there is nothing to show
     until = queries.window_end(queries.LIVE_TTL_S)
     st.subheader("Incidents, last 7 days")
     frame = _incidents(ctx.url, until - WINDOW, until)
