@@ -62,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-message-bytes", type=int, default=65536)
     p.add_argument("--step-delay-ms", type=float, default=20.0)
     p.add_argument("--bad-request-limit", type=int, default=10)
+    p.add_argument("--max-inflight", type=int, default=8, help="requests in flight per connection")
+    p.add_argument(
+        "--request-rate",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="requests per second per user; bursts of twice that (default 20)",
+    )
+    p.add_argument(
+        "--reply-rate-kib",
+        type=float,
+        default=256.0,
+        metavar="KIB",
+        help="reply KiB per second per user; bursts of four times that (default 256)",
+    )
     p.add_argument(
         "--handshake-timeout",
         type=float,
@@ -133,6 +148,11 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Backen
         stop_close_code=SERVICE_RESTART if args.restart_code else GOING_AWAY,
         bad_request_limit=args.bad_request_limit,
         handshake_timeout_s=args.handshake_timeout,
+        max_inflight=args.max_inflight,
+        request_rate=args.request_rate,
+        request_burst=2 * args.request_rate,
+        reply_kib_rate=args.reply_rate_kib,
+        reply_kib_burst=4 * args.reply_rate_kib,
     )
 
 

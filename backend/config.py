@@ -45,6 +45,10 @@ class BackendConfig:
     stop_close_code: int = GOING_AWAY
     bad_request_limit: int = 10
     max_inflight: int = 8
+    request_rate: float = 20.0  # per user, per second (backend.limits)
+    request_burst: float = 40.0
+    reply_kib_rate: float = 256.0  # reply KiB per user, per second
+    reply_kib_burst: float = 1024.0
     send_buffer_bytes: int = 1 << 20
     send_timeout_s: float = 10.0
     ping_interval_s: float | None = 20.0
@@ -63,7 +67,9 @@ class BackendConfig:
             "max_inflight",
             "send_buffer_bytes",
             "db_workers",
+            "request_burst",
         )
+        _positive(self, "request_rate", "reply_kib_rate", "reply_kib_burst")
         _at_least(self, 0, "port", "step_delay_ms")
         _positive(self, "send_timeout_s", "close_timeout_s", "handshake_timeout_s")
         if self.port > 65535:

@@ -29,6 +29,7 @@ from websockets.asyncio.server import ServerConnection
 
 from backend.auth import Identity
 from backend.httpapi import HttpApi, HttpParseError, HttpReply, parse_head_and_body
+from backend.responses import json_refusals
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class RoutedConnection(ServerConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # websockets' own refusals (sent by its parser, past every hook) leave as JSON too.
+        protocol = self.protocol
+        protocol.send_response = json_refusals(protocol.send_response)  # type: ignore[method-assign,assignment]
         self.identity: Identity | None = None
         self._mode = Mode.SNIFF
         self._buffer = b""

@@ -2,6 +2,12 @@
 
 Plain synchronous functions over a SQLAlchemy `Connection`; `backend.store`
 decides which thread runs them, in which transaction, and times them.
+
+The schema is declared with SQLAlchemy (it creates the tables), but the
+statements on the chat path are constant SQL strings run with
+`exec_driver_sql`: building and compiling Core constructs for every call was
+most of the backend's DB cost per chat (docs/benchmarks.md), while a constant
+string skips SQLAlchemy's compilation and hits sqlite3's own statement cache.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +35,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    or_,
-    select,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 1024  # SQLite page cache per connection (its default is 2000 KiB)
 
 metadata = MetaData()
 users = Table(
@@ -127,6 +132,9 @@ def open_engine(path: Path, pool_size: int) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A bounded page cache per connection (the pool holds up to workers + 3 of
+        # them): the backend's RSS levels off instead of growing with the database.
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -142,66 +150,84 @@ def _now_ms() -> float:
     return time.time() * 1000.0
 
 
+INSERT_USER = "INSERT INTO users (id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+INSERT_THREAD = "INSERT INTO threads (id, user_id, title, created_at) VALUES (?, ?, ?, ?)"
+THREAD_OWNER = "SELECT user_id, title FROM threads WHERE id = ?"
+INSERT_MESSAGE = "INSERT INTO messages (thread_id, user_id, text, created_at) VALUES (?, ?, ?, ?)"
+THREAD_MESSAGES = "SELECT text, created_at FROM messages WHERE thread_id = ? ORDER BY id"
+THREAD_RESULTS = (
+    "SELECT run_id, prompt, answer, tools, created_at FROM results WHERE thread_id = ? ORDER BY id"
+)
+INSERT_RESULT = (
+    "INSERT INTO results (run_id, thread_id, user_id, prompt, answer, tools, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def create_thread(conn: Connection, user_id: str, title: str | None) -> str:
     """Insert a thread (and its user, once); returns the new thread id."""
     now = _now_ms()
-    conn.execute(sqlite_insert(users).values(id=user_id, created_at=now).on_conflict_do_nothing())
+    conn.exec_driver_sql(INSERT_USER, (user_id, now))
     thread_id = uuid.uuid4().hex
-    conn.execute(
-        threads.insert().values(id=thread_id, user_id=user_id, title=title, created_at=now)
-    )
+    conn.exec_driver_sql(INSERT_THREAD, (thread_id, user_id, title, now))
     return thread_id
+
+
+def _owned(conn: Connection, user_id: str, thread_id: str) -> str | None:
+    """The thread's title, or `ThreadNotFound` / `ThreadForbidden` unless `user_id` owns it."""
+    row = conn.exec_driver_sql(THREAD_OWNER, (thread_id,)).first()
+    if row is None:
+        raise ThreadNotFound(thread_id)
+    if row[0] != user_id:
+        raise ThreadForbidden(thread_id)
+    return row[1]
 
 
 def check_owner(conn: Connection, user_id: str, thread_id: str) -> None:
     """Raise `ThreadNotFound` or `ThreadForbidden` unless `user_id` owns the thread."""
-    owner = conn.execute(select(threads.c.user_id).where(threads.c.id == thread_id)).scalar()
-    if owner is None:
-        raise ThreadNotFound(thread_id)
-    if owner != user_id:
-        raise ThreadForbidden(thread_id)
+    _owned(conn, user_id, thread_id)
 
 
 def post_messages(conn: Connection, user_id: str, thread_id: str, texts: Sequence[str]) -> int:
     """Insert a batch of messages into the caller's thread; returns how many."""
-    check_owner(conn, user_id, thread_id)
+    _owned(conn, user_id, thread_id)
     now = _now_ms()
-    rows = [
-        {"thread_id": thread_id, "user_id": user_id, "text": text, "created_at": now}
-        for text in texts
-    ]
-    conn.execute(messages.insert(), rows)
-    return len(rows)
+    conn.exec_driver_sql(INSERT_MESSAGE, [(thread_id, user_id, text, now) for text in texts])
+    return len(texts)
 
 
 def thread_view(conn: Connection, user_id: str, thread_id: str) -> ThreadView:
     """The caller's thread with its messages and results, oldest first."""
-    check_owner(conn, user_id, thread_id)
-    title = conn.execute(select(threads.c.title).where(threads.c.id == thread_id)).scalar()
-    message_rows = conn.execute(
-        select(messages.c.text, messages.c.created_at)
-        .where(messages.c.thread_id == thread_id)
-        .order_by(messages.c.id)
-    )
-    result_rows = conn.execute(
-        select(results).where(results.c.thread_id == thread_id).order_by(results.c.id)
-    )
+    title = _owned(conn, user_id, thread_id)
+    message_rows = conn.exec_driver_sql(THREAD_MESSAGES, (thread_id,))
+    result_rows = conn.exec_driver_sql(THREAD_RESULTS, (thread_id,))
     return ThreadView(
         thread_id=thread_id,
         title=title,
-        messages=tuple({"text": r.text, "ts": r.created_at} for r in message_rows),
-        results=tuple(_result_dict(row) for row in result_rows),
+        messages=tuple({"text": text, "ts": ts} for text, ts in message_rows),
+        results=tuple(_result_dict(*row) for row in result_rows),
     )
 
 
-def _result_dict(row: Any) -> dict[str, Any]:
+def _result_dict(run_id: str, prompt: str, answer: str, tools: str, ts: float) -> dict[str, Any]:
     return {
-        "run_id": row.run_id,
-        "prompt": row.prompt,
-        "answer": row.answer,
-        "tools": json.loads(row.tools),
-        "ts": row.created_at,
+        "run_id": run_id,
+        "prompt": prompt,
+        "answer": answer,
+        "tools": json.loads(tools),
+        "ts": ts,
     }
+
+
+@lru_cache(maxsize=32)
+def _search_sql(term_count: int) -> str:
+    matches = " OR ".join(["text LIKE ? ESCAPE '/'"] * term_count)
+    return f"SELECT text FROM messages WHERE user_id = ? AND ({matches}) ORDER BY id DESC LIMIT ?"
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
 
 
 def search_messages(
@@ -210,29 +236,24 @@ def search_messages(
     """The user's own newest messages containing any of `terms` (LIKE, escaped)."""
     if not terms:
         return ()
-    matches = or_(*(messages.c.text.contains(term, autoescape=True) for term in terms))
-    rows = conn.execute(
-        select(messages.c.text)
-        .where(messages.c.user_id == user_id, matches)
-        .order_by(messages.c.id.desc())
-        .limit(limit)
-    )
-    return tuple(row.text for row in rows)
+    params = (user_id, *(_like_pattern(term) for term in terms), limit)
+    rows = conn.exec_driver_sql(_search_sql(len(terms)), params)
+    return tuple(text for (text,) in rows)
 
 
 def insert_results(conn: Connection, records: Sequence[RunRecord]) -> None:
     """Insert the results of finished runs (one statement for the whole batch)."""
     now = _now_ms()
     rows = [
-        {
-            "run_id": r.run_id,
-            "thread_id": r.thread_id,
-            "user_id": r.user_id,
-            "prompt": r.prompt,
-            "answer": r.answer,
-            "tools": json.dumps([{"tool": t, "result": v} for t, v in r.tools]),
-            "created_at": now,
-        }
+        (
+            r.run_id,
+            r.thread_id,
+            r.user_id,
+            r.prompt,
+            r.answer,
+            json.dumps([{"tool": t, "result": v} for t, v in r.tools]),
+            now,
+        )
         for r in records
     ]
-    conn.execute(results.insert(), rows)
+    conn.exec_driver_sql(INSERT_RESULT, rows)

@@ -7,7 +7,7 @@ sessions with the configured close code (1001, or 1012 for a restart).
 
 from __future__ import annotations
 
-import http
+import asyncio
 import importlib.metadata
 import logging
 import os
@@ -19,7 +19,6 @@ from typing import Any
 
 import psutil
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -30,14 +29,14 @@ from backend.connection import RoutedConnection, Slots, connection_class
 from backend.faults import FaultBox, db_delay_ms, should_reject_handshake
 from backend.headers import DuplicateHeader, single_valued
 from backend.httpapi import HttpApi, HttpReply, HttpRequest
+from backend.limits import Budget, Budgets
+from backend.responses import json_response
 from backend.session import Limits, Peers, Services, Session
 from backend.store import Store
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("agent-chat.v1")
-JSON_TYPE = "application/json"
-ERROR_CODES = {500: "internal", 503: "unavailable"}
 
 
 def backend_version() -> str:
@@ -46,19 +45,6 @@ def backend_version() -> str:
         return importlib.metadata.version("slawatch")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def json_response(reply: HttpReply) -> Response:
-    """A websockets `Response` carrying `reply` as JSON; the connection closes after it."""
-    body = reply.text().encode()
-    headers = Headers(
-        [
-            ("Content-Type", JSON_TYPE),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-        ]
-    )
-    return Response(reply.status, http.HTTPStatus(reply.status).phrase, headers, body)
 
 
 def select_subprotocol(
@@ -89,12 +75,18 @@ class Handshake:
     """Decides each upgrade request: plain HTTP route, 503, 401, or a session."""
 
     def __init__(
-        self, api: HttpApi, verifier: TokenVerifier, faults: FaultBox, slots: Slots
+        self,
+        api: HttpApi,
+        verifier: TokenVerifier,
+        faults: FaultBox,
+        slots: Slots,
+        budgets: Budgets,
     ) -> None:
         self._api = api
         self._verifier = verifier
         self._faults = faults
         self._slots = slots
+        self._budgets = budgets
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' hook: a Response refuses (or answers) the request; None upgrades."""
@@ -116,21 +108,14 @@ class Handshake:
             identity = self._verifier.verify(token)
         except AuthError as exc:
             return json_response(HttpReply(401, {"error": "unauthorized", "reason": exc.reason}))
+        over_budget = self._budgets.of(identity.user_id).admit()  # a connection costs a request
+        if over_budget is not None:
+            return json_response(HttpReply(429, {"error": "rate_limited", "reason": over_budget}))
         assert isinstance(connection, RoutedConnection)
         if not self._slots.take(connection):
             return json_response(_unavailable("too many connections"))
         connection.identity = identity
         return None
-
-    def process_response(
-        self, _connection: ServerConnection, _request: Request, response: Response
-    ) -> Response | None:
-        """websockets' hook: its own plain-text refusals (a bad upgrade) become JSON too."""
-        if response.status_code < 400 or response.headers.get("Content-Type") == JSON_TYPE:
-            return None
-        message = response.body.decode("utf-8", "replace").split("\n", 1)[0].strip()
-        code = ERROR_CODES.get(response.status_code, "bad_request")
-        return json_response(HttpReply(response.status_code, {"error": code, "message": message}))
 
 
 def _unavailable(reason: str) -> HttpReply:
@@ -173,6 +158,7 @@ def _health(slots: Slots, started: float) -> Callable[[], dict[str, Any]]:
             "rss_bytes": process.memory_info().rss,
             "uptime_s": round(time.monotonic() - started, 3),
             "connections": len(slots),
+            "tasks": len(asyncio.all_tasks()),
             "version": version,
         }
 
@@ -189,6 +175,15 @@ def _limits(config: BackendConfig) -> Limits:
     )
 
 
+def _budget(config: BackendConfig) -> Budget:
+    return Budget(
+        rate=config.request_rate,
+        burst=config.request_burst,
+        bytes_rate=config.reply_kib_rate * 1024.0,
+        bytes_burst=config.reply_kib_burst * 1024.0,
+    )
+
+
 @asynccontextmanager
 async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
     """Serve `config` until the block exits; then close every session and the store."""
@@ -200,6 +195,7 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         delay_ms=lambda operation: db_delay_ms(faults.current, operation),
     )
     peers, slots = Peers(), Slots(config.max_connections)
+    budgets = Budgets(_budget(config))
     api = HttpApi(
         health=_health(slots, time.monotonic()), faults=faults, admin_token=config.admin_token
     )
@@ -209,20 +205,20 @@ async def running(config: BackendConfig) -> AsyncIterator[RunningBackend]:
         faults,
         peers,
         _limits(config),
+        budgets,
     )
 
     async def handler(ws: ServerConnection) -> None:
         assert isinstance(ws, RoutedConnection) and ws.identity is not None
         await Session(ws, ws.identity, services).serve()
 
-    handshake = Handshake(api, verifier, faults, slots)
+    handshake = Handshake(api, verifier, faults, slots, budgets)
     try:
         server = await serve(
             handler,
             config.host,
             config.port,
             process_request=handshake.process_request,
-            process_response=handshake.process_response,
             open_timeout=config.handshake_timeout_s,
             select_subprotocol=select_subprotocol,
             create_connection=connection_class(api, slots),

@@ -23,6 +23,7 @@ from backend.agent import Agent
 from backend.auth import Identity
 from backend.database import StoreError
 from backend.faults import FaultBox, cross_talk_victim, send_delay_ms, should_drop
+from backend.limits import Budgets
 from backend.protocol import (
     Chat,
     CreateThread,
@@ -80,25 +81,34 @@ class Peers:
 
 @dataclass(frozen=True)
 class Services:
-    """What sessions share: storage, the agent, the fault switches, the peer list."""
+    """What sessions share: storage, the agent, the fault switches, peers, users' budgets."""
 
     store: Store
     agent: Agent
     faults: FaultBox
     peers: Peers
     limits: Limits
+    budgets: Budgets
 
 
 class Outbox:
     """Sends text frames with a bounded write buffer and a send timeout."""
 
-    def __init__(self, ws: ServerConnection, limits: Limits, on_slow: Callable[[str], None]):
+    def __init__(
+        self,
+        ws: ServerConnection,
+        limits: Limits,
+        on_slow: Callable[[str], None],
+        on_send: Callable[[int], None],
+    ):
         self._ws = ws
         self._limits = limits
         self._on_slow = on_slow
+        self._on_send = on_send
 
     async def send(self, payload: str) -> None:
         """Send one frame; a client that cannot keep up gets `on_slow` instead."""
+        self._on_send(len(payload))
         transport = self._ws.transport
         buffered = transport.get_write_buffer_size()
         if buffered > self._limits.send_buffer_bytes:
@@ -124,7 +134,7 @@ class Session:
         self._identity = identity
         self._services = services
         self._limits = services.limits
-        self._outbox = Outbox(ws, services.limits, self._slow_reader)
+        self._outbox = Outbox(ws, services.limits, self._slow_reader, self._charge)
         self._tasks: set[asyncio.Task[None]] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._closers: set[asyncio.Task[None]] = set()
@@ -175,6 +185,9 @@ class Session:
         """Parse and start one request; False once the session must end."""
         try:
             request = parse_request(text)
+            over_budget = self._services.budgets.of(self.user_id).admit()
+            if over_budget is not None:
+                raise RequestError("rate_limited", over_budget, request.id)
             if len(self._tasks) >= self._limits.max_inflight:
                 limit = self._limits.max_inflight
                 raise RequestError(
@@ -270,6 +283,9 @@ class Session:
     def close_soon(self, code: int, reason: str) -> None:
         """Close from a callback or another task without waiting."""
         self._spawn(self._closers, self.close(code, reason))
+
+    def _charge(self, size: int) -> None:
+        self._services.budgets.of(self.user_id).charge(size)
 
     def _slow_reader(self, reason: str) -> None:
         if self._closers:  # already closing: later sends meet the same full buffer

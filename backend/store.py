@@ -1,34 +1,35 @@
-"""Timed, thread-pooled access to the backend database, for the event loop.
+"""Timed access to the backend database for the event loop: a read pool and one writer.
 
-Every operation runs in a dedicated thread pool (never on the event loop)
-in one transaction, and reports its server-side duration in milliseconds
-(`db_ms`), including any injected `db_delay_ms` fault (slept in the pool
-thread, before the transaction, so it never holds SQLite's lock). Writes
-take SQLite's lock up front (`BEGIN IMMEDIATE`) and are serialised
-in-process by a lock, so concurrent writers queue fairly instead of
-spinning in SQLite's busy handler.
+Reads run in a thread pool (never on the event loop), each in its own
+transaction. Writes (new threads, message batches, run results) go through
+one queue to one writer thread, with group commit: whatever is queued while
+a write transaction runs is written together in the next one (`BEGIN
+IMMEDIATE`, one commit, one thread hop). So there is never more than one
+writer and nothing waits on a lock; under load the per-chat cost is a share
+of one transaction. A write refused for its own reason (a thread that is not
+the caller's) fails alone; a failing transaction fails its whole batch.
 
-Run results use group commit: results that arrive while a result write is
-in flight are written together in the next transaction, so under load the
-per-run cost is a share of one thread hop and one commit.
+Every operation reports its server-side duration in milliseconds (`db_ms`):
+from the request to the store until its answer, so queueing shows, plus any
+injected `db_delay_ms` fault, which is awaited before the operation starts
+(it never holds a thread, the writer or SQLite's lock).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
 from backend import database
-from backend.database import RunRecord, ThreadView
+from backend.database import RunRecord, StoreError, ThreadView
 
 T = TypeVar("T")
 
@@ -41,12 +42,8 @@ class Timed(Generic[T]):
     db_ms: float
 
 
-def _timed(delay_s: float, work: Callable[[], T]) -> Timed[T]:
-    started = time.perf_counter()
-    if delay_s > 0:
-        time.sleep(delay_s)
-    value = work()
-    return Timed(value, round((time.perf_counter() - started) * 1000.0, 3))
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 3)
 
 
 class Store:
@@ -54,84 +51,116 @@ class Store:
 
     def __init__(self, path: Path, *, workers: int = 8, delay_ms: Callable[[str], float]) -> None:
         self._engine = database.open_engine(path, pool_size=workers)
-        self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._write_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
+        self._writer_engine = self._engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store-read")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
         self._delay_ms = delay_ms
-        self._results = _GroupCommit(self)
+        self._writes = _GroupCommit(self)
 
     async def aclose(self) -> None:
-        """Finish pending result writes, stop the pool, close the connections."""
-        await self._results.drain()
+        """Finish pending writes, stop the threads, close the connections."""
+        await self._writes.drain()
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Stop the pool (waiting for running operations) and close connections."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the threads (waiting for running operations) and close connections."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._readers.shutdown(wait=True, cancel_futures=True)
         self._engine.dispose()
 
-    async def run(self, operation: str, work: Callable[[], T]) -> Timed[T]:
-        """Run `work` in the pool, after the `db_delay_ms` fault for `operation`, timed."""
-        # The fault is read on the loop thread; the sleep happens in the pool.
+    async def _delay(self, operation: str) -> None:
         delay_s = self._delay_ms(operation) / 1000.0
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+
+    async def _read(self, operation: str, work: Callable[[Connection], T]) -> Timed[T]:
+        started = time.perf_counter()
+        await self._delay(operation)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _timed, delay_s, work)
+        value = await loop.run_in_executor(self._readers, self._read_transaction, work)
+        return Timed(value, _ms_since(started))
 
-    def write(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` in a write transaction (pool thread only)."""
-        with self._write_lock, self._writer.begin() as conn:
-            return work(conn)
-
-    def read(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` in a read transaction (pool thread only)."""
+    def _read_transaction(self, work: Callable[[Connection], T]) -> T:
         with self._engine.begin() as conn:
             return work(conn)
+
+    async def _write(self, operation: str, work: Callable[[Connection], T]) -> Timed[T]:
+        started = time.perf_counter()
+        await self._delay(operation)
+        value = await self._writes.add(work)
+        return Timed(value, _ms_since(started))
+
+    async def commit(self, batch: list[_Pending]) -> None:
+        """Write `batch` in one transaction on the writer thread."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._write_batch, batch)
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        with self._writer_engine.begin() as conn:
+            for pending in batch:
+                try:
+                    pending.value = pending.work(conn)
+                except StoreError as exc:  # refused before it wrote anything
+                    pending.error = exc
 
     async def create_thread(self, user_id: str, title: str | None) -> Timed[str]:
         """Create a thread for `user_id` (registering the user); returns its id."""
         work = partial(database.create_thread, user_id=user_id, title=title)
-        return await self.run("thread_create", lambda: self.write(work))
+        return await self._write("thread_create", work)
 
     async def check_thread(self, user_id: str, thread_id: str) -> Timed[None]:
         """Raise unless `thread_id` exists and belongs to `user_id`."""
         work = partial(database.check_owner, user_id=user_id, thread_id=thread_id)
-        return await self.run("data_retrieval", lambda: self.read(work))
+        return await self._read("data_retrieval", work)
 
     async def post_messages(self, user_id: str, thread_id: str, texts: Sequence[str]) -> Timed[int]:
-        """Store a batch of messages in one transaction; returns how many."""
+        """Store a batch of messages (one transaction, shared with concurrent writes)."""
         work = partial(database.post_messages, user_id=user_id, thread_id=thread_id, texts=texts)
-        return await self.run("message_batch", lambda: self.write(work))
+        return await self._write("message_batch", work)
 
     async def get_thread(self, user_id: str, thread_id: str) -> Timed[ThreadView]:
         """The thread with its messages and results, for its owner only."""
         work = partial(database.thread_view, user_id=user_id, thread_id=thread_id)
-        return await self.run("data_retrieval", lambda: self.read(work))
+        return await self._read("data_retrieval", work)
 
     async def search_messages(
         self, user_id: str, terms: Sequence[str], limit: int = 5
     ) -> Timed[tuple[str, ...]]:
         """The user's own newest messages containing any of `terms`."""
         work = partial(database.search_messages, user_id=user_id, terms=terms, limit=limit)
-        return await self.run("data_retrieval", lambda: self.read(work))
+        return await self._read("data_retrieval", work)
 
     async def store_result(self, record: RunRecord) -> Timed[None]:
-        """Keep the outcome of one finished run; `db_ms` is its transaction's time."""
-        return await self._results.add(record)
+        """Keep the outcome of one finished run; `db_ms` includes its batch's transaction."""
+        return await self._write("result_store", partial(database.insert_results, records=[record]))
+
+
+class _Pending:
+    """One queued write: its work, then its value or its own refusal."""
+
+    __slots__ = ("error", "future", "value", "work")
+
+    def __init__(self, work: Callable[[Connection], Any], future: asyncio.Future[Any]) -> None:
+        self.work = work
+        self.future = future
+        self.value: Any = None
+        self.error: BaseException | None = None
 
 
 class _GroupCommit:
-    """Writes run results in batches: one transaction per batch, one batch at a time."""
+    """Queues writes; one flusher writes each batch in one transaction on the writer thread."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: list[tuple[RunRecord, asyncio.Future[Timed[None]]]] = []
+        self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def add(self, record: RunRecord) -> Timed[None]:
-        future: asyncio.Future[Timed[None]] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+    async def add(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Pending(work, future))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
         return await future
 
     async def drain(self) -> None:
@@ -142,20 +171,20 @@ class _GroupCommit:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                await self._write(batch)
+                await self._commit(batch)
         finally:
             self._flusher = None
 
-    async def _write(self, batch: list[tuple[RunRecord, asyncio.Future[Timed[None]]]]) -> None:
-        records = [record for record, _ in batch]
-        work = partial(database.insert_results, records=records)
+    async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            timed = await self._store.run("result_store", lambda: self._store.write(work))
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, future in batch:
-            if not future.done():
-                future.set_result(timed)
+            await self._store.commit(batch)
+        except Exception as exc:  # the transaction failed: so did every write in it
+            for pending in batch:
+                pending.error = exc
+        for pending in batch:
+            if pending.future.done():
+                continue
+            if pending.error is not None:
+                pending.future.set_exception(pending.error)
+            else:
+                pending.future.set_result(pending.value)

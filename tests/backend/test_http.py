@@ -19,7 +19,9 @@ async def test_healthz_reports_process_and_connections(http: Any, users: Any) ->
     await users.connect("alice")
     status, body = await http("GET", "/healthz")
     assert status == 200
-    assert set(body) == {"status", "pid", "rss_bytes", "uptime_s", "connections", "version"}
+    keys = {"status", "pid", "rss_bytes", "uptime_s", "connections", "tasks", "version"}
+    assert set(body) == keys
+    assert body["tasks"] >= 2  # at least the session's handler and this request's
     assert body["status"] == "ok" and body["pid"] == os.getpid()
     assert body["rss_bytes"] > 10_000_000 and body["uptime_s"] >= 0
     assert body["connections"] == 1

@@ -1,0 +1,116 @@
+"""Per-user request and reply-volume budgets: what one abusive client may cost the server.
+
+Why: ten authenticated clients that never read and kept sending `get_thread`
+on a large thread pushed everyone else's p95 from ~90 ms to over a second.
+The in-flight limit alone does not bound that: a client that is refused
+or closed just goes on (or reconnects). Two token buckets per user bound
+the work one client can make the server do:
+
+- requests: `rate` per second, bursts up to `burst`; over it a request is
+  refused `rate_limited` before any work is done;
+- reply bytes (the cost of a request is mostly proportional to its answer:
+  rows read, JSON encoded, bytes written): `bytes_rate` per second, bursts
+  up to `bytes_burst`; each reply is charged when sent (it may go into
+  debt), and while the bucket is in debt new requests are refused.
+
+Refusals count towards `--bad-request-limit`, so a client that keeps
+pushing is closed with 1008. The buckets belong to the user (the token's
+`sub`), not to the connection, so reconnecting does not refill them; a
+bucket that is full again is forgotten, so the table stays small.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits for one user: requests/s (+burst) and reply bytes/s (+burst)."""
+
+    rate: float = 20.0
+    burst: float = 40.0
+    bytes_rate: float = 256 << 10
+    bytes_burst: float = 1 << 20
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    capacity: float
+    tokens: float
+    stamp: float
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def full_at(self) -> float:
+        return self.stamp + max(self.capacity - self.tokens, 0.0) / self.rate
+
+
+@dataclass
+class UserBudget:
+    """One user's two buckets."""
+
+    requests: _Bucket
+    replies: _Bucket
+    clock: Clock
+
+    def admit(self) -> str | None:
+        """Take one request token; the refusal's message when the user is over a limit."""
+        now = self.clock()
+        self.requests.refill(now)
+        self.replies.refill(now)
+        if self.replies.tokens < 0:
+            kib = self.replies.rate / 1024
+            return f"too much reply data (limit {kib:g} KiB per second)"
+        if self.requests.tokens < 1:
+            return f"too many requests (limit {self.requests.rate:g} per second)"
+        self.requests.tokens -= 1
+        return None
+
+    def charge(self, size: int) -> None:
+        """Debit `size` bytes of replies (the bucket may go into debt)."""
+        self.replies.refill(self.clock())
+        self.replies.tokens -= size
+
+
+@dataclass
+class Budgets:
+    """The budgets of every user seen recently; a bucket back to full is dropped."""
+
+    budget: Budget = field(default_factory=Budget)
+    clock: Clock = time.monotonic
+    _users: dict[str, UserBudget] = field(default_factory=dict)
+    _next_sweep: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def of(self, user_id: str) -> UserBudget:
+        """The user's budget (a fresh, full one for a user not seen lately)."""
+        now = self.clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        found = self._users.get(user_id)
+        if found is None:
+            b = self.budget
+            found = UserBudget(
+                _Bucket(b.rate, b.burst, b.burst, now),
+                _Bucket(b.bytes_rate, b.bytes_burst, b.bytes_burst, now),
+                self.clock,
+            )
+            self._users[user_id] = found
+        return found
+
+    def _sweep(self, now: float) -> None:
+        """Forget budgets that have refilled: they equal a fresh one."""
+        for user_id, user in list(self._users.items()):
+            if user.requests.full_at() <= now and user.replies.full_at() <= now:
+                del self._users[user_id]
+        self._next_sweep = now + 10.0
