@@ -18,6 +18,7 @@ from typing import Any
 
 from dashboard.chartdata import Series, read_series
 from dashboard.report.failures import FailureGroup, failure_groups
+from dashboard.report.locations import Location, by_location
 from probes import tables
 from probes.alerting.incidents import Incident
 from probes.config import Settings
@@ -89,6 +90,7 @@ class Report:
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
     series: Series  # the chart rows (``dashboard.chartdata``)
     incidents: tuple[Incident, ...] = ()  # incidents open at any time in the window
+    locations: tuple[Location, ...] = ()  # the window judged per runner label
 
     @property
     def evaluation(self) -> Evaluation:
@@ -198,10 +200,6 @@ def build_report(
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=read_series(store, since, until, filters),
-        incidents=tuple(
-            i
-            for i in store.incidents_between(since, until)
-            if filters.target in (None, i.subject.target)
-            and filters.probe in (None, i.subject.probe)
-        ),
+        incidents=tuple(i for i in store.incidents_between(since, until) if _matches(i, filters)),
+        locations=by_location(store, settings, since, until, filters),
     )

@@ -11,7 +11,6 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -26,7 +25,7 @@ from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
-from probes.results import ResultStore, preflight, spill, spill_path
+from probes.results import ResultStore, preflight, safe_url, spill, spill_path
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
 from probes.target.tokens import mint_token
@@ -63,28 +62,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
             async with alerting(store, settings) as alerts:
-                await _run_scheduler(settings, store, secret, alerts.note_round)
+                scheduler = ProbeScheduler(
+                    settings, store, secret, runner=settings.runner, ha=args.ha,
+                    on_round=alerts.note_round,
+                )  # fmt: skip
+                scheduler.start()
+                print(
+                    f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
+                    f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
+                    f"store {safe_url(settings.store.url)}",
+                    file=sys.stderr,
+                )
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await scheduler.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0
-
-
-async def _run_scheduler(
-    settings: Settings, store: ResultStore, secret: str, on_round: Callable[[RoundResult], None]
-) -> None:
-    """The scheduler until cancelled (Ctrl-C), each saved round handed to ``on_round``."""
-    scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, on_round=on_round)
-    scheduler.start()
-    print(
-        f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
-        f"store {settings.store.url}",
-        file=sys.stderr,
-    )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await scheduler.stop()
 
 
 def dashboard(args: argparse.Namespace, settings: Settings) -> int:
