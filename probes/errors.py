@@ -9,8 +9,9 @@ the message, never a traceback::
     │   ├── ConfigError       a setting is missing, unknown or invalid (names the key)
     │   ├── UsageError        a command was asked for something it cannot do
     │   ├── StartError        a child process (backend, dashboard) did not come up
-    │   └── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
-    │                         unreachable, no such database, or no store there (reads)
+    │   ├── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
+    │   │                     unreachable, no such database, or no store there (reads)
+    │   └── TargetUnreachable `slawatch probe` reached no target: nothing was judged
     └── StoreError            the results store failed                          exit 3
         ├── StoreUnavailable  the store cannot be reached, opened or locked in time
         └── RoundNotSaved     one round was not stored (nothing of it was written)
@@ -61,6 +62,10 @@ class StoreUrlError(InputError):
     ``[store] url``: exit 2. A store that was reached but stays locked, fills up
     or breaks is ``StoreUnavailable`` (exit 3).
     """
+
+
+class TargetUnreachable(InputError):
+    """No session of any round reached the target; the rounds were stored as ``error``."""
 
 
 class StoreError(SlawatchError):

@@ -44,11 +44,11 @@ def md_table(
 
 
 def _failures_md(report: Report) -> list[str]:
-    out = ["## Failing rounds", ""]
+    out = [f"## {t.FAILURES_HEADING}", ""]
     if report.empty:
         return [*out, "No data: no round or session was recorded in this window.", ""]
     if not report.failures:
-        return [*out, "No session failed and no round failed, errored or was skipped.", ""]
+        return [*out, t.no_failures_text(report), ""]
     for group in report.failures:
         out += [f"### {_cell(t.group_title(group), False)}", ""]
         out += md_table(t.FAILURE_HEADER, t.failure_rows(group), t.FAILURE_USER_TEXT)
@@ -291,7 +291,9 @@ def json_document(report: Report) -> dict[str, Any]:
         "facts": {
             "generated_at": report.generated_at.isoformat(),
             "slawatch_version": report.version,
+            "config": report.settings.origin,
             "config_digest": report.settings.digest,
+            "config_digest_of": report.settings.digest_basis,
             "records": main["records"]["sessions"] + main["records"]["rounds"],
             **{k: v for k, v in main["records"].items()},
             "digest_recipe": t.DIGEST_RECIPE,

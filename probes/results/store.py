@@ -317,9 +317,9 @@ class ResultStore:
     ) -> list[dict[str, Any]]:
         """Flat session rows for the export, sorted by started_at then user_id.
 
-        Keys: run_id, probe, target, runner, user_id, started_at (ISO 8601, ``Z``),
-        connect_ms, first_event_ms, total_ms, close_code, close_reason, http_status,
-        events (types in arrival order), missing_events, order_ok, foreign_events,
+        Keys: run_id, probe, target, runner, user_id, auth_mode, started_at (ISO 8601,
+        ``Z``), connect_ms, first_event_ms, completion_ms, total_ms, close_code, close_reason,
+        http_status, events (types in arrival order), missing_events, order_ok, foreign_events,
         outcome, reason, error.
         """
         return list(self.iter_sessions(since, until, filters, limit))
@@ -330,9 +330,27 @@ class ResultStore:
         """Failed sessions, newest first, for the on-call view.
 
         Keys: run_id, probe, target, runner, user_id, started_at, close_code,
-        close_reason, http_status, missing_events (list), reason, error.
+        close_reason, http_status, missing_events (list), auth_mode, reason, error.
         """
         return reads.failing_sessions(self._engine, since, until, filters, limit)
+
+    def timing_rows(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
+    ) -> list[dict[str, Any]]:
+        """Every DB timing of rounds started in the window, oldest first.
+
+        Keys: run_id, probe, operation, ok, server_ms, client_ms (for
+        ``probes.judging.breaches``: which round breached a DB objective).
+        """
+        return reads.timing_rows(self._engine, since, until, filters)
+
+    def slow_sessions(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, over_ms: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Connected sessions whose first event or completion took over ``over_ms`` (or never
+        came), newest first. Keys: run_id, probe, target, runner, user_id, started_at,
+        http_status, connect_ms, first_event_ms, completion_ms, outcome, close_code."""
+        return reads.slow_sessions(self._engine, since, until, filters, over_ms)
 
     def round_counts(
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
