@@ -96,7 +96,9 @@ def add_slo_parser(
     common: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     p = sub.add_parser("slo", help="objectives as OpenSLO or Sloth documents, and back")
-    verbs = p.add_subparsers(dest="slo_command", required=True, metavar="VERB")
+    verbs = p.add_subparsers(
+        dest="slo_command", required=True, metavar="VERB", help="export or import"
+    )
     e = verbs.add_parser("export", help="write the objectives as OpenSLO v1 or a Sloth spec")
     common(e)
     e.add_argument("--format", choices=("openslo", "sloth"), default="openslo")
