@@ -49,6 +49,10 @@ class StartError(InputError, RuntimeError):
     """A child process did not come up (a port in use, a bad flag)."""
 
 
+class UnrepresentableSlo(InputError):
+    """An OpenSLO document says what ``[[slo]]`` cannot (calendar windows, Timeslices, months)."""
+
+
 class StoreUrlError(InputError):
     """The results store's URL cannot be used as given; the message names the URL.
 

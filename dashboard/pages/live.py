@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import incidents, queries, ui
 from dashboard.chartdata.live import PROBLEM_STATES, LiveSnapshot
 from dashboard.context import Context
 from dashboard.figures import drilldown
@@ -335,4 +335,5 @@ ctx = ui.context()
 st.title("Live")
 refresh_s = ctx.settings.dashboard.refresh_s
 st.fragment(run_every=refresh_s)(status)(ctx)
+st.fragment(run_every=refresh_s)(incidents.section)(ctx)
 st.fragment(run_every=refresh_s)(drill_down)(ctx)

@@ -19,6 +19,7 @@ from dashboard.chartdata import Series, read_series
 from dashboard.report.failures import FailureGroup, breaching_rounds, failure_groups
 from dashboard.report.locations import Location, by_location
 from probes import tables
+from probes.alerting.incidents import Incident
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
 from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
@@ -90,6 +91,7 @@ class Report:
     maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
     series: Series  # the chart rows (``dashboard.chartdata``)
+    incidents: tuple[Incident, ...] = ()  # incidents open at any time in the window
     locations: tuple[Location, ...] = ()  # the window judged per runner label
 
     @property
@@ -155,6 +157,13 @@ def _period(
     return Period(evaluation, evidence, failures, breaching_rounds(failures, rounds))
 
 
+def _matches(incident: Incident, filters: Filters) -> bool:
+    s = incident.subject
+    return all(f in (None, v) for f, v in zip(
+        (filters.target, filters.probe, filters.runner), (s.target, s.probe, s.runner), strict=True
+    ))  # fmt: skip
+
+
 def build_report(
     store: ResultStore,
     settings: Settings,
@@ -188,5 +197,6 @@ def build_report(
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=read_series(store, since, until, filters),
+        incidents=tuple(i for i in store.incidents_between(since, until) if _matches(i, filters)),
         locations=by_location(store, settings, since, until, filters),
     )

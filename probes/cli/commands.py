@@ -18,7 +18,7 @@ from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time, read_store
-from probes.cli.ecosystem import metrics
+from probes.cli.ecosystem import alerting, metrics
 from probes.cli.processes import backend_argv, dashboard_argv
 from probes.cli.profiles import check_credentials
 from probes.config import ProbeSettings, Settings, backend_url, parse_duration
@@ -79,18 +79,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             open_store(settings, verify=True) as store,
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
-            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, ha=args.ha)
-            scheduler.start()
-            print(
-                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
-                f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
-                f"store {safe_url(settings.store.url)}",
-                file=sys.stderr,
-            )
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await scheduler.stop()
+            async with alerting(store, settings) as alerts:
+                scheduler = ProbeScheduler(
+                    settings, store, secret, runner=settings.runner, ha=args.ha,
+                    on_round=alerts.note_round,
+                )  # fmt: skip
+                scheduler.start()
+                print(
+                    f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
+                    f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
+                    f"store {safe_url(settings.store.url)}",
+                    file=sys.stderr,
+                )
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await scheduler.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ecosystem.add_exporter_parser(sub)
     _config(p)
     _store(p)
+    ecosystem.add_slo_parser(sub, _config)
 
     p = sub.add_parser("hash-password", help="hash a dashboard password for the config")
     _config(p)

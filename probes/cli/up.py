@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from probes.alerting.service import Alerting
 from probes.cli.common import open_store
 from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
@@ -164,7 +165,11 @@ async def run_up(
         url = await supervisor.start()
         settings = follow_backend(settings, url)
         watcher = loop.create_task(supervisor.watch())
-        scheduler = ProbeScheduler(settings, store, keys.jwt, runner=settings.runner)
+        alerts = Alerting(store, settings)
+        alerting_task = loop.create_task(alerts.run())
+        scheduler = ProbeScheduler(
+            settings, store, keys.jwt, runner=settings.runner, on_round=alerts.note_round
+        )
         scheduler.start()
         if dashboard:
             d = settings.dashboard
@@ -177,6 +182,9 @@ async def run_up(
         print("\nslawatch up: stopping ...", file=sys.stderr)
         supervisor.stopping = True
         await scheduler.stop()
+        alerting_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await alerting_task
         await stop_process(dash, "dashboard")
         await stop_process(supervisor.proc, "backend")
         watcher.cancel()

@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from probes.alerting.incidents import Incident, Subject, Tracked, Transition
 from probes.config import SloSettings
 from probes.errors import RoundNotSaved, StoreError
 from probes.records import Annotation, Filters, RoundResult, RunnerBeat, SliBucket
@@ -18,6 +19,7 @@ from probes.results import (
     damage,
     engine,
     exposition,
+    incidents,
     opening,
     reads,
     retention,
@@ -477,3 +479,58 @@ class ResultStore:
     def ping(self) -> None:
         """A trivial read; raises when the database cannot answer (``slawatch_store_up``)."""
         exposition.ping(self._engine)
+
+    # --- incidents and the notification outbox ------------------------------------------
+
+    def incident_states(self, subjects: Sequence[Subject]) -> dict[str, Tracked]:
+        """The stored streaks and open incident of each subject (by key)."""
+        return incidents.tracked(self._engine, subjects)
+
+    def save_incidents(
+        self,
+        states: Sequence[Tracked],
+        transitions: Sequence[Transition],
+        planned: Sequence[incidents.Planned],
+    ) -> None:
+        """New subject states, opened/resolved incidents and their outbox rows, atomically."""
+        incidents.save(self._writer, states, transitions, planned)
+
+    def plan_notifications(self, planned: Sequence[incidents.Planned]) -> None:
+        """Add outbox rows unless their (incident, target, event) is already there."""
+        incidents.plan(self._writer, planned)
+
+    def due_notifications(self, now: datetime, limit: int = 50) -> list[incidents.Delivery]:
+        """Pending outbox rows due at ``now``, oldest first."""
+        return incidents.due(self._engine, now, limit)
+
+    def notification_events(
+        self, incident_ids: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """(incident, target) -> {event: status} of the outbox."""
+        return incidents.events_of(self._engine, incident_ids)
+
+    def finish_notification(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        at: datetime | None = None,
+        error: str = "",
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Mark an outbox row sent/dropped, or count a failed try (status 'pending')."""
+        incidents.finish(
+            self._writer, delivery_id, status=status, at=at, error=error, retry_at=retry_at
+        )
+
+    def incidents_between(self, since: datetime, until: datetime) -> list[Incident]:
+        """Incidents open at any time in ``[since, until)``, newest first."""
+        return incidents.incidents_between(self._engine, since, until)
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not resolved yet, oldest first."""
+        return incidents.open_incidents(self._engine)
+
+    def deliveries_sent(self, incident_id: str) -> list[tuple[str, str, int]]:
+        """(target, event, attempts) of an incident's sent notifications, in order."""
+        return incidents.deliveries_sent(self._engine, incident_id)
