@@ -102,7 +102,7 @@ rounds = Table(
     Column("runner", String, nullable=False),
     Column("started_at", _TS, nullable=False),
     Column("finished_at", _TS, nullable=False),
-    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0009
+    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0010
     Column("status", String, nullable=False),
     Column("reason", Text, nullable=False),
     Column("memory_baseline_mb", Float),
@@ -163,7 +163,7 @@ sessions = Table(
     Column("error", Text, nullable=False),
     Column("complete", Boolean, nullable=False),
     _minute(),
-    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0009
+    Column("profile", String, nullable=False, server_default="agent-chat-v1"),  # 0010
     CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
     Index(None, "probe", "started_at"),
     Index(None, "target", "started_at"),

@@ -205,12 +205,12 @@ def row_counts(url: str) -> dict[str, int]:
 
 
 def _without_minute(row: dict[str, Any]) -> dict[str, Any]:
-    """Without the columns later revisions added (``minute``: 0002, ``profile``: 0009)."""
+    """Without the columns later revisions added (``minute``: 0002, ``profile``: 0010)."""
     return {k: v for k, v in row.items() if k not in ("minute", "profile")}
 
 
 def _keep(row: dict[str, Any]) -> dict[str, Any]:
-    """As 0002-0004 wrote rows: with ``minute``, without ``profile`` (0009)."""
+    """As 0002-0004 wrote rows: with ``minute``, without ``profile`` (0010)."""
     return {k: v for k, v in row.items() if k != "profile"}
 
 

@@ -208,7 +208,7 @@ def insert_as_0002(url: str, rounds: list[RoundResult]) -> None:
 
 
 def _at_0002(row: dict[str, Any]) -> dict[str, Any]:
-    """Without the column revision 0009 added."""
+    """Without the column revision 0010 added."""
     return {k: v for k, v in row.items() if k != "profile"}
 
 

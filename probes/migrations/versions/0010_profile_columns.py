@@ -4,8 +4,8 @@ Adds ``profile`` to rounds and sessions: the name of the profile the probe
 spoke, shown beside its target. Rows stored before profiles existed were all
 agent-chat v1, which is what the server default fills in.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
