@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.chartdata import frames, rounds, rows, series, status
+from dashboard.chartdata import locations as location_status
 from dashboard.chartdata.objectives import Objectives, judge
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
@@ -106,6 +107,12 @@ def latest_rounds(
 ) -> pd.DataFrame:
     """``chartdata.rounds.latest_rounds``: failing first, then newest first."""
     return rounds.latest_rounds(_store(url), until, filters, limit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)
+def locations(url: str, settings: Settings, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``chartdata.locations.read``: the location x probe grid and the runner processes."""
+    return location_status.read(_store(url), settings, until)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from probes.errors import ConfigError
+from probes.judging.aggregate import parse_aggregate
 from probes.records import DB_OPERATIONS
 from probes.round_timing import ROUND_OVERHEAD_S
 
@@ -122,6 +123,7 @@ class SloSettings:
     threshold_mb: float | None = None
     operation: str | None = None
     probe: str | None = None  # only this probe's records; None = all
+    aggregate: str = "pooled"  # how locations combine: pooled, any, all, quorum:N
 
     @property
     def target_ratio(self) -> float:
@@ -316,6 +318,12 @@ def _password_hash(raw: Any) -> str:
     return text
 
 
+def _aggregate(raw: Any) -> str:
+    text = _str(raw)
+    parse_aggregate(text)  # raises ValueError with the accepted forms
+    return text
+
+
 def _events(raw: Any) -> tuple[str, ...]:
     events = _str_list(raw)
     if len(events) < 2:
@@ -408,6 +416,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "threshold_mb": ("threshold_mb", _num(0, 1_000_000)),
         "operation": ("operation", _choice(*DB_OPERATIONS)),
         "probe": ("probe", _nonempty),
+        "aggregate": ("aggregate", _aggregate),
     },
 }
 TOP_LEVEL = {"runner": _nonempty}

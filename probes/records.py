@@ -7,7 +7,7 @@ judging them against objectives (``probes.judging.slo``) are separate steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 Outcome = Literal["ok", "failed"]
@@ -208,3 +208,35 @@ class Annotation:
     text: str
     target: str | None = None
     id: int | None = None
+
+
+RunnerState = Literal["running", "stalled", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerBeat:
+    """One runner process's heartbeat: what it schedules and whether it still records.
+
+    ``state`` is the runner's own word ("stalled": alive but storing no rounds);
+    ``down`` is what a reader concludes when the beats stop coming.
+    """
+
+    instance: str
+    runner: str
+    host: str
+    pid: int
+    ha: bool
+    probes: tuple[tuple[str, float], ...]  # (probe name, every_s)
+    beat_every_s: float
+    started_at: datetime
+    beat_at: datetime
+    last_stored_at: datetime | None = None
+    state: RunnerState = "running"
+    stalls: int = 0
+    last_stall_at: datetime | None = None
+    detail: str = ""
+
+    def down(self, now: datetime) -> bool:
+        """Stopped, or no beat for three beat intervals."""
+        late = now - self.beat_at > timedelta(seconds=3 * self.beat_every_s)
+        return self.state == "stopped" or late

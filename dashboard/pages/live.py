@@ -18,6 +18,7 @@ from dashboard import chartdata, queries, ui
 from dashboard.context import Context
 from dashboard.figures import drilldown
 from dashboard.format import md_code, md_escape, utc
+from dashboard.pages import live_locations
 from probes.records import Filters
 
 ALL = Filters()
@@ -130,6 +131,7 @@ def status(ctx: Context) -> None:
         "judged over its own window (the one in the config), at most a minute ago."
     )
     failing_sessions(ctx, until)
+    live_locations.section(ctx, until)
     st.subheader("Objectives")
     tiles_slot = st.empty()
     previous: queries.Objectives | None = st.session_state.get(LAST_JUDGED)

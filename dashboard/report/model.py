@@ -18,6 +18,7 @@ from typing import Any
 
 from dashboard.chartdata import Series, read_series
 from dashboard.report.failures import FailureGroup, failure_groups
+from dashboard.report.locations import Location, by_location
 from probes import tables
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
@@ -87,6 +88,7 @@ class Report:
     maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
     series: Series  # the chart rows (``dashboard.chartdata``)
+    locations: tuple[Location, ...] = ()  # the window judged per runner label
 
     @property
     def evaluation(self) -> Evaluation:
@@ -189,4 +191,5 @@ def build_report(
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=read_series(store, since, until, filters),
+        locations=by_location(store, settings, since, until, filters),
     )

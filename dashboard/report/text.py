@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.format import md_escape
+from dashboard.report import locations
 from dashboard.report import tables as t
 from dashboard.report.model import Period, Report
 from probes.judging.slo import json_number, result_to_json
@@ -96,6 +97,9 @@ def markdown(report: Report) -> str:
         "",
     ]
     out += md_table(t.OBJECTIVE_HEADER, t.objective_rows(report.evaluation, report.settings.slos))
+    if len(report.locations) > 1:
+        out += ["## Objectives by location", "", locations.EXPLAINED, ""]
+        out += md_table(locations.HEADER, locations.rows(report.locations))
     if report.baseline is not None:
         base = report.baseline
         out += [
@@ -219,6 +223,10 @@ def json_document(report: Report) -> dict[str, Any]:
             "min_coverage": report.evaluation.min_coverage,
         },
         "rounds": main["rounds"],
+        "locations": {
+            loc.runner: [result_to_json(r) for r in loc.evaluation.results]
+            for loc in report.locations
+        },
         "baseline": baseline,
         "comparison": comparison,
         "failures": [

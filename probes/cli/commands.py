@@ -25,7 +25,7 @@ from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.passwords import make_password_hash
 from probes.records import Filters, RoundResult
-from probes.results import ResultStore, preflight, spill, spill_path
+from probes.results import ResultStore, preflight, safe_url, spill, spill_path
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
 from probes.target.tokens import mint_token
@@ -61,11 +61,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             open_store(settings, verify=True) as store,
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
-            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
+            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, ha=args.ha)
             scheduler.start()
             print(
-                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}, "
-                f"store {settings.store.url}",
+                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
+                f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
+                f"store {safe_url(settings.store.url)}",
                 file=sys.stderr,
             )
             try:

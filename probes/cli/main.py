@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the scheduler and probes alone (headless runner)")
     _common(p)
+    p.add_argument(
+        "--ha",
+        action="store_true",
+        help="share this runner label's schedule with another --ha runner (one store)",
+    )
     _metrics_listen(p)
     p.set_defaults(func=commands.run)
 

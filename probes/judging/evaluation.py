@@ -11,14 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 from probes.config import ProbeSettings, Settings, SloSettings
 from probes.judging import slo
-from probes.records import Annotation, Filters, SliBucket
+from probes.judging.aggregate import Aggregate, aggregate_slices, parse_aggregate
+from probes.records import Annotation, Filters, RunnerBeat, SliBucket
 from probes.results import ResultStore
+from probes.slots import first_slot_at_or_after, slots_between
 
 BUCKET_S = 60
 HOUR = timedelta(hours=1)
 # Burn-rate alerts look back this far before the window's end (the longest rule).
 ALERT_LOOKBACK = timedelta(seconds=max(r.long_window_s for r in slo.MULTIWINDOW_RULES))
 DATA_STATUSES = ("passed", "failed")
+# How long after its round's timeout a slot's round must be stored: the
+# scheduler's grace (probes.scheduling.scheduler.ROUND_GRACE_S) plus the write.
+SETTLE_S = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +58,64 @@ def window_coverage(
     only_probe: str | None = None,
     expected_rounds: int | None = None,
 ) -> float:
-    """Share of scheduled rounds with data; the least covered configured probe counts.
+    """Share of scheduled slots with data; the least covered (probe, runner) counts.
 
-    With ``expected_rounds`` (a `slawatch probe` run), it is simply the share of
-    the requested rounds that produced data.
+    The slots are the ones each runner's schedule implies (``slot_coverage``):
+    one-off rounds fill none, and a runner that was down leaves its slots empty.
+    A probe no runner ever scheduled falls back to stored rounds over the
+    window's expected count. With ``expected_rounds`` (a `slawatch probe` run),
+    it is simply the share of the requested rounds that produced data.
     """
     if expected_rounds is not None:
         counts = store.round_counts(since, until, filters)
         with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
         return min(1.0, with_data / max(1, expected_rounds))
+    beats = store.runner_beats()
     shares = []
     for probe in _probes_of(settings, filters, only_probe):
+        per_runner = slot_coverage(store, beats, probe, since, until, filters.runner)
+        if per_runner is not None:
+            shares += [share for share in per_runner.values() if share is not None]
+            continue
         counts = store.round_counts(since, until, _with_probe(filters, probe.name))
         with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
         shares.append(slo.coverage(with_data, since=since, until=until, every_s=probe.every_s))
     return min(shares) if shares else 0.0
+
+
+def slot_coverage(
+    store: ResultStore,
+    beats: list[RunnerBeat],
+    probe: ProbeSettings,
+    since: datetime,
+    until: datetime,
+    runner: str | None = None,
+) -> dict[str, float | None] | None:
+    """Per runner label: the share of its slots of ``probe`` in the window with data.
+
+    A label's slots start at its first process's start (the schedule did not
+    exist before) and end where a round started in the slot must have been
+    stored (``timeout`` plus the scheduler's grace before ``until``); a label
+    with no such slot in the window maps to None. None when no runner ever
+    scheduled ``probe`` (there is no schedule to count).
+    """
+    firsts: dict[str, datetime] = {}
+    for beat in beats:
+        if probe.name in dict(beat.probes) and runner in (None, beat.runner):
+            firsts[beat.runner] = min(firsts.get(beat.runner, beat.started_at), beat.started_at)
+    if not firsts:
+        return None
+    end = until - timedelta(seconds=probe.timeout_s + SETTLE_S) + timedelta(microseconds=1)
+    out: dict[str, float | None] = {}
+    for label, first in sorted(firsts.items()):
+        start = max(since, first_slot_at_or_after(first, probe.every_s))
+        expected = slots_between(start, end, probe.every_s)
+        if expected == 0:
+            out[label] = None
+            continue
+        good = store.slots_with_data(probe.name, label, start, end) if end > start else 0
+        out[label] = good / expected
+    return out
 
 
 def _with_probe(filters: Filters, name: str) -> Filters:
@@ -101,7 +149,11 @@ def evaluate_objective(
     """
     since = floor_to_bucket(since)
     start = min(since, until - ALERT_LOOKBACK)
-    buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
+    rule = parse_aggregate(objective.aggregate)
+    if rule.pooled:
+        buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
+    else:
+        buckets = location_slices(store, objective, rule, start, until, filters)
     return slo.evaluate(
         objective,
         buckets,
@@ -112,6 +164,32 @@ def evaluate_objective(
         coverage=coverage,
         alerts=settings.alerts,
     )
+
+
+def location_slices(
+    store: ResultStore,
+    objective: SloSettings,
+    rule: Aggregate,
+    start: datetime,
+    until: datetime,
+    filters: Filters,
+) -> list[SliBucket]:
+    """One-minute slices over [start, until), judged per location and combined by ``rule``.
+
+    The locations are the runner labels of stored rounds (or the filter's one).
+    """
+    runners = [filters.runner] if filters.runner else store.labels()["runners"]
+    per_location = {
+        runner: store.sli_counts(
+            objective,
+            start,
+            until,
+            Filters(filters.target, filters.probe, runner, filters.run_ids),
+            bucket_s=BUCKET_S,
+        )
+        for runner in runners
+    }
+    return aggregate_slices(per_location, rule, objective.objective)
 
 
 def sli_buckets(

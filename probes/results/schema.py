@@ -281,6 +281,44 @@ sli_minute_coverage = Table(
     Index(None, "minute"),
     sqlite_with_rowid=False,
 )
+# One row per runner process (``instance``): what it schedules and when it last
+# beat (``probes.results.schedule``). A label whose rows all stopped beating is down.
+runner_heartbeats = Table(
+    "runner_heartbeats",
+    METADATA,
+    Column("instance", String, primary_key=True),
+    Column("runner", String, nullable=False),
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("ha", Boolean, nullable=False),
+    Column("probes", Text, nullable=False),  # JSON object: probe name -> every_s
+    Column("beat_every_s", Float, nullable=False),
+    Column("started_at", _TS, nullable=False),
+    Column("beat_at", _TS, nullable=False),
+    Column("last_stored_at", _TS),
+    Column("state", String, nullable=False),
+    Column("stalls", Integer, nullable=False),
+    Column("last_stall_at", _TS),
+    Column("detail", Text, nullable=False),
+    CheckConstraint("state IN ('running', 'stalled', 'stopped')", name="state"),
+    Index(None, "runner", "beat_at"),
+)
+# The schedule's own record: one row per (probe, runner label, slot) it took,
+# a lease as well (the primary key: two HA runners cannot both take a slot).
+schedule_slots = Table(
+    "schedule_slots",
+    METADATA,
+    Column("probe", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("slot", _TS, primary_key=True),
+    Column("minute", Integer, nullable=False),
+    Column("state", String, nullable=False),
+    Column("run_id", String),  # the round that fills the slot, once it is stored
+    Column("instance", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    CheckConstraint("state IN ('started', 'skipped', 'lost')", name="state"),
+    Index(None, "run_id"),
+)
 # The exporter's all-time rollup (``probes.results.exposition``): per (probe, target,
 # runner) and series, a counter added to by every save_round (``at`` 0), or a gauge
 # of the newest round (``at`` its start, epoch seconds; an older round never overwrites).

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from probes.config import SloSettings
 from probes.errors import RoundNotSaved, StoreError
-from probes.records import Annotation, Filters, RoundResult, SliBucket
+from probes.records import Annotation, Filters, RoundResult, RunnerBeat, SliBucket
 from probes.results import (
     aggregates,
     damage,
@@ -22,6 +22,7 @@ from probes.results import (
     reads,
     retention,
     retry,
+    schedule,
     sli,
     slo_segments,
     spill,
@@ -182,6 +183,62 @@ class ResultStore:
         """
         return writes.prune_older_than(self._writer, cutoff, batch_size)
 
+    # --- runners and the schedule's own records ---------------------------------------
+
+    def write_beat(self, beat: RunnerBeat) -> None:
+        """Insert or update a runner process's heartbeat row."""
+        schedule.write_beat(self._writer, beat)
+
+    def runner_beats(self) -> list[RunnerBeat]:
+        """Every stored heartbeat (one per runner process), by label then start."""
+        return schedule.runner_beats(self._engine)
+
+    def take_slot(
+        self,
+        *,
+        probe: str,
+        runner: str,
+        slot: datetime,
+        instance: str,
+        run_id: str,
+        state: str = "started",
+        reason: str = "",
+    ) -> bool:
+        """Record (and lease) a slot of (probe, runner label): ``started`` or ``skipped``.
+
+        Returns False, writing nothing, when the slot is already taken (by the
+        other runner of an HA pair): the caller must then not run it.
+        """
+        return schedule.take_slot(
+            self._writer,
+            probe=probe,
+            runner=runner,
+            slot=slot,
+            instance=instance,
+            run_id=run_id,
+            state=state,
+            reason=reason,
+        )
+
+    def mark_lost_slots(self, runner: str, dead_instances: list[str], before: datetime) -> int:
+        """Mark ``lost`` the slots dead instances started before ``before`` and never stored."""
+        return schedule.mark_lost(self._writer, runner, dead_instances, before)
+
+    def slots_with_data(self, probe: str, runner: str, since: datetime, until: datetime) -> int:
+        """Slots in ``[since, until)`` of (probe, runner label) filled by a round with data."""
+        return schedule.slots_with_data(self._engine, probe, runner, since, until)
+
+    def slot_records(self, runner: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The slot rows of a runner label in ``[since, until)``, oldest first.
+
+        Keys: probe, runner, slot, minute, state, run_id, instance, reason.
+        """
+        return schedule.slot_rows(self._engine, runner, since, until)
+
+    def prune_schedule(self, cutoff: datetime) -> int:
+        """Drop slot records before ``cutoff`` and heartbeats that last beat before it."""
+        return schedule.prune_schedule(self._writer, cutoff)
+
     def prune(
         self, raw_before: datetime, rollups_before: datetime, *, batch_size: int = 500
     ) -> int:
@@ -199,7 +256,7 @@ class ResultStore:
         retention.reclaim_space(self._writer)
         return deleted
 
-        # --- records back ---------------------------------------------------------------
+    # --- records back ---------------------------------------------------------------
 
     def round(self, run_id: str) -> RoundResult | None:
         """The stored round, rebuilt whole (equal to what was saved, unless pruned)."""

@@ -16,6 +16,7 @@ from probes.errors import EXIT_INPUT, StoreError
 from probes.results import ResultStore
 from tests.cli.conftest import slawatch
 from tests.support.backend_process import SECRET
+from tests.support.databases import fresh_pg_schema
 
 PG_URL = os.environ.get("SLAWATCH_TEST_PG_URL", "")
 PASSWORD = "s3cret-pw"
@@ -96,17 +97,8 @@ def empty_schema() -> Iterator[str]:
     """A PostgreSQL schema without any slawatch table."""
     if not PG_URL:
         pytest.skip("needs SLAWATCH_TEST_PG_URL")
-    schema = f"slawatch_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.mark.parametrize("command", ["report", "export"])

@@ -53,6 +53,10 @@ def test_every_key_is_documented_in_the_example(section: str | None, key: str) -
         ),
         ("[backend]\nport = 70000", "backend.port: must be an integer from 0 to 65535, got 70000"),
         ("[dashboard]\npassword_hash = 'abc'", "dashboard.password_hash: must be pbkdf2_sha256$"),
+        (
+            "[[slo]]\nname = 'a'\nsli = 'isolation'\nobjective = 100\naggregate = 'quorum:0'",
+            'slo[0].aggregate: must be "pooled", "any", "all" or "quorum:N" with N >= 1',
+        ),
         ("[[probes]]\nusers = 0", "probes[0].users: must be an integer from 1 to 10000, got 0"),
         ("[[probes]]\nusers = '5'", "probes[0].users: must be an integer"),
         ("[[probes]]\ntarget = 'http://x/ws'", "probes[0].target: must be a ws:// or wss:// URL"),

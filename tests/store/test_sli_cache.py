@@ -23,6 +23,8 @@ from probes.records import (
 from probes.results import ResultStore, engine, rows, sli_minute_cache, sli_minute_coverage
 from probes.results import schema as tables
 
+HEAD = engine.head_revision()
+
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 M = timedelta(minutes=1)
@@ -174,7 +176,7 @@ def test_a_database_at_0002_with_data_upgrades_and_gives_the_same_answers(
         store.upgrade("0002")
         insert_as_0002(store_url, rounds)
         store.upgrade()
-        assert store.schema_version() == "0005"
+        assert store.schema_version() == HEAD
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         assert [store.sli_counts(slo, *span) for slo in THRESHOLD_SLOS] == expected
         definitions = {(s.sli, s.threshold_ms, s.threshold_mb, s.operation) for s in THRESHOLD_SLOS}
