@@ -123,6 +123,8 @@ class SloSettings:
     threshold_mb: float | None = None
     operation: str | None = None
     probe: str | None = None  # only this probe's records; None = all
+    # session_success: sessions closed 1001/1012 (planned_close) are valid events too
+    count_planned_closes: bool = False
     aggregate: str = "pooled"  # how locations combine: pooled, any, all, quorum:N
 
     @property
@@ -416,6 +418,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Conv]]] = {
         "threshold_mb": ("threshold_mb", _num(0, 1_000_000)),
         "operation": ("operation", _choice(*DB_OPERATIONS)),
         "probe": ("probe", _nonempty),
+        "count_planned_closes": ("count_planned_closes", _bool),
         "aggregate": ("aggregate", _aggregate),
     },
 }

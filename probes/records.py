@@ -20,6 +20,7 @@ Reason = Literal[
     "refused",  # the handshake was answered with an HTTP status, not an upgrade
     "connect_error",  # no TCP/WebSocket connection (refused port, DNS, reset)
     "timeout",  # connect or the run did not finish within the session timeout
+    "planned_close",  # closed 1001 (going away) or 1012 (service restart): on purpose
     "closed_abnormally",  # close code other than 1000 (1006 when no close frame)
     "isolation_breach",  # an event of another user, thread or run arrived
     "incomplete",  # an expected event never arrived
@@ -38,6 +39,9 @@ DB_OPERATIONS: tuple[str, ...] = (
 NORMAL_CLOSE = 1000
 ABNORMAL_CLOSE = 1006
 INTERNAL_ERROR_CLOSE = 1011
+# A server that goes away (1001) or restarts (1012) closes its sessions on purpose:
+# ``planned_close``, outside session_success's error budget unless counted.
+PLANNED_CLOSES = (1001, 1012)
 
 
 @dataclass(frozen=True, slots=True)

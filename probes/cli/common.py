@@ -67,18 +67,23 @@ def open_store(settings: Settings, *, verify: bool = False) -> Iterator[ResultSt
 
     ``verify`` runs SQLite's ``quick_check`` first (the long-running writers).
     """
-    store = ResultStore.open(settings.store.url, verify=verify, **store_options(settings))
-    try:
-        with store_errors(store):
-            yield store
-    finally:
-        store.close()
+    with _using(
+        ResultStore.open(settings.store.url, verify=verify, **store_options(settings))
+    ) as store:
+        yield store
 
 
 @contextlib.contextmanager
 def read_store(settings: Settings) -> Iterator[ResultStore]:
     """The store for a read-only command: it must exist; nothing is created or written."""
-    store = ResultStore.open_read_only(settings.store.url, **store_options(settings))
+    opened = ResultStore.open_read_only(settings.store.url, **store_options(settings))
+    with _using(opened) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def _using(store: ResultStore) -> Iterator[ResultStore]:
+    """``store`` until the block ends (then closed), its database errors as exit 3."""
     try:
         with store_errors(store):
             yield store

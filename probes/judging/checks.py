@@ -23,7 +23,7 @@ from itertools import pairwise
 from typing import Any, cast
 
 from probes.config import DEFAULT_EVENTS
-from probes.records import NORMAL_CLOSE, REASONS, Event, Outcome, Reason
+from probes.records import NORMAL_CLOSE, PLANNED_CLOSES, REASONS, Event, Outcome, Reason
 
 # (client ms since the session started connecting, the decoded JSON value)
 Received = tuple[float, Any]
@@ -188,7 +188,8 @@ def _candidates(
         found.setdefault(failure.reason, failure.detail)
     if close_code != NORMAL_CLOSE:
         text = "no close code" if close_code is None else f"closed with {close_code}"
-        found.setdefault("closed_abnormally", text + (f" ({close_reason})" if close_reason else ""))
+        kind = "planned_close" if close_code in PLANNED_CLOSES else "closed_abnormally"
+        found.setdefault(kind, text + (f" ({close_reason})" if close_reason else ""))
     if findings.foreign_events:
         count = findings.foreign_events
         found["isolation_breach"] = f"{count} event(s) of another user, thread or run"

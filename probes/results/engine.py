@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The WAL is truncated back to this size after a checkpoint (it grows past it only
 # while a long reader keeps a checkpoint from finishing).
-JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024
 PG_CONNECT_TIMEOUT_S = 10
 
 
@@ -53,8 +53,13 @@ def checkpoint(writer: Engine) -> tuple[int, int, int] | None:
     """
     if writer.dialect.name != "sqlite":
         return None
-    with writer.connect() as conn:
-        row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    raw = writer.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        cursor = raw.cursor()
+        row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
     return int(row[0]), int(row[1]), int(row[2])
 
 

@@ -250,6 +250,7 @@ session_rollup = Table(
     Column("not_1011", Integer, nullable=False),
     Column("no_foreign", Integer, nullable=False),
     Column("connected", Integer, nullable=False),
+    Column("planned", Integer, nullable=False, server_default="0"),  # planned_close sessions
     _minute(),  # the bucket as epoch minutes
     Index(None, "probe", "bucket"),
     Index(None, "target", "bucket"),

@@ -3,7 +3,8 @@
 ===================  =====================================  ================================
 SLI                  valid                                  good
 ===================  =====================================  ================================
-session_success      every session                          outcome = 'ok'
+session_success      every session but planned_close ones   outcome = 'ok'
+                     (unless slo.count_planned_closes)
 event_completeness   every session                          complete AND order_ok
 no_internal_errors   every session                          close_code IS NULL OR <> 1011
 isolation            every session                          foreign_events = 0
@@ -86,7 +87,8 @@ def sli_counts(
         filters = _also_probe(filters, slo.probe)
     sqlite = engine.dialect.name == "sqlite"
     if slo.sli in SESSION_COUNT_SLIS:
-        return _session_count_sli(engine, slo.sli, since, until, filters, bucket_s)
+        planned_out = slo.sli == "session_success" and not slo.count_planned_closes
+        return _session_count_sli(engine, slo.sli, since, until, filters, bucket_s, planned_out)
     if slo.sli in CACHED_SLIS:
         source = _source(slo)
         if filters.run_ids is None and bucket_s % 60 == 0:
@@ -104,29 +106,36 @@ def sli_counts(
 
 
 def _session_count_sli(
-    engine: Engine, sli: str, since: datetime, until: datetime, filters: Filters, bucket_s: int
+    engine: Engine,
+    sli: str,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    bucket_s: int,
+    planned_out: bool = False,
 ) -> list[SliBucket]:
+    """``planned_out``: sessions with reason planned_close are not valid events."""
     good, rolled = SESSION_COUNT_SLIS[sli]
     sqlite = engine.dialect.name == "sqlite"
     first, last = _ceil_minute(since), until.replace(second=0, microsecond=0)
+
+    def raw(a: datetime, b: datetime) -> Select[Any]:
+        query = counted_sessions(a, b, filters)
+        if planned_out:
+            query = query.where(or_(_s.reason.is_(None), _s.reason != "planned_close"))
+        return bucket_select(query, sessions, good, bucket_s, sqlite)
+
     if filters.run_ids is not None or bucket_s % 60 or first >= last:
-        query = bucket_select(
-            counted_sessions(since, until, filters), sessions, good, bucket_s, sqlite
-        )
-        return _buckets(engine, query)
+        return _buckets(engine, raw(since, until))
     r = session_rollup.c
     where = [r.bucket >= first, r.bucket < last, *attribute_filters(session_rollup, filters)]
     rolled_up = select(
         bucket(session_rollup, r.bucket, bucket_s, sqlite).label("b"),
         rolled.label("g"),
-        r.sessions.label("v"),
+        (r.sessions - r.planned if planned_out else r.sessions).label("v"),
     ).where(*where)
     edges = [(since, first), (last, until)]
-    queries = [rolled_up] + [
-        bucket_select(counted_sessions(a, b, filters), sessions, good, bucket_s, sqlite)
-        for a, b in edges
-        if a < b
-    ]
+    queries = [rolled_up] + [raw(a, b) for a, b in edges if a < b]
     totals: Counter[int] = Counter()
     valid: Counter[int] = Counter()
     with engine.connect() as conn:  # one connection: one snapshot on SQLite

@@ -31,7 +31,15 @@ from probes.results.schema import (
 )
 from probes.results.sli_cache import forget_minutes
 
-_ROLLUP_COUNTS = ("sessions", "ok", "complete_in_order", "not_1011", "no_foreign", "connected")
+_ROLLUP_COUNTS = (
+    "sessions",
+    "ok",
+    "complete_in_order",
+    "not_1011",
+    "no_foreign",
+    "connected",
+    "planned",
+)
 
 
 def save_round(writer: Engine, r: RoundResult) -> None:
@@ -87,6 +95,7 @@ def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
         c["not_1011"] += s.close_code != INTERNAL_ERROR_CLOSE
         c["no_foreign"] += s.foreign_events == 0
         c["connected"] += s.http_status is None and s.connect_ms is not None
+        c["planned"] += s.reason == "planned_close"
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     upsert = dialect.insert(session_rollup)
     stmt = upsert.on_conflict_do_update(

@@ -35,6 +35,9 @@ from probes.target.round import run_round
 
 log = logging.getLogger("slawatch.schedule")
 PRUNE_EVERY_S = 3600.0
+# SQLite's WAL is checkpointed and truncated this often, so it stays small on disk
+# even when its automatic checkpoints were held back by a long reader.
+CHECKPOINT_EVERY_S = 300.0
 # Extra time past a round's own timeout before the scheduler gives up on it.
 ROUND_GRACE_S = 5.0
 
@@ -160,6 +163,12 @@ class ProbeScheduler:
             IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC),
             id="prune",
             next_run_time=self._now(),
+            max_instances=1,
+        )
+        self._scheduler.add_job(
+            self.checkpoint,
+            IntervalTrigger(seconds=CHECKPOINT_EVERY_S, timezone=UTC),
+            id="checkpoint",
             max_instances=1,
         )
         self._scheduler.start()
@@ -361,6 +370,16 @@ class ProbeScheduler:
         except Exception as exc:
             log.error("pruning failed, will retry: %s", exc)
             return 0
+
+    async def checkpoint(self) -> None:
+        """Checkpoint and truncate SQLite's WAL (nothing on PostgreSQL); a busy one waits."""
+        try:
+            result = await self._in_store(self._store.checkpoint)
+        except Exception as exc:
+            log.error("WAL checkpoint failed, will retry: %s", exc)
+            return
+        if result is not None and result[0]:
+            log.info("WAL checkpoint held back by a reader (%d of %d pages)", result[2], result[1])
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)

@@ -31,7 +31,14 @@ from websockets.typing import Subprotocol
 
 from probes.judging import checks
 from probes.judging.checks import Failure
-from probes.records import ABNORMAL_CLOSE, NORMAL_CLOSE, AuthMode, SessionResult
+from probes.records import (
+    ABNORMAL_CLOSE,
+    NORMAL_CLOSE,
+    PLANNED_CLOSES,
+    AuthMode,
+    Reason,
+    SessionResult,
+)
 from probes.round_timing import CLOSE_GRACE_S
 
 SUBPROTOCOL = "agent-chat.v1"
@@ -120,7 +127,8 @@ def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failur
     if isinstance(exc, ConnectionClosed):
         code = exc.rcvd.code if exc.rcvd else ABNORMAL_CLOSE
         reason = f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else ""
-        return Failure("closed_abnormally", _line(f"closed with {code}{reason}"))
+        kind: Reason = "planned_close" if code in PLANNED_CLOSES else "closed_abnormally"
+        return Failure(kind, _line(f"closed with {code}{reason}"))
     if isinstance(exc, ValueError) and connected:  # json.JSONDecodeError, UnicodeDecodeError
         return Failure("protocol_error", _line(f"frame is not JSON: {exc}"))
     if isinstance(exc, ValueError):  # an unparsable target URL

@@ -4,9 +4,11 @@ readers are never held up by a writer's lock."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,3 +164,26 @@ async def test_the_scheduler_spills_rounds_while_locked_and_imports_them_after(
     stored = [store.round(r.run_id) for r in measured]
     store.close()
     assert stored == measured
+
+
+@pytest.mark.asyncio
+async def test_rounds_are_stored_while_every_default_worker_thread_is_stuck(
+    backend: Backend, sqlite_url: str
+) -> None:
+    probe = probe_settings(backend.url, users=2, healthz="off")
+    settings = Settings(store=StoreSettings(url=sqlite_url), probes=(probe,))
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    # Every thread of the loop's default executor blocked, as slow probes' calls would.
+    stuck = [loop.run_in_executor(None, release.wait) for _ in range(64)]
+    try:
+        with ResultStore.open(sqlite_url) as store:
+            scheduler = ProbeScheduler(settings, store, SECRET, runner="chaos")
+            try:
+                measured = await asyncio.wait_for(scheduler.run_probe(probe), 60)
+            finally:
+                await scheduler.stop()
+            assert store.round(measured.run_id) == measured
+    finally:
+        release.set()
+        await asyncio.gather(*stuck)
