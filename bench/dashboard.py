@@ -1,16 +1,25 @@
-"""Dashboard at scale: 30 days of one round a minute of 10 users, then time every page.
+"""Dashboard at scale: a history of several probes and runners, then time every page.
 
-Builds the database with the real store code (``ResultStore.save_round`` of
-generated ``RoundResult`` records; about 432,000 sessions by default), then
-prints, for each page, how long its queries take without the cache (cold)
-and with it (warm), and an ``AppTest`` run of the page cold and warm.
+Builds the database with the real store code: generated ``RoundResult``
+records of ``--probes`` probes x ``--runners`` runners, one round each every
+``--every`` seconds over ``--days`` days, stored with ``ResultStore.save_rounds``
+(batches in one transaction each, with the writer filling the SLI cache of
+the configured objectives, as a runner does), then pruned to ``--raw-days`` of
+raw rows (rounds, rollups, histograms and the cache stay), as the runner's
+retention does. Then prints, for each page, how long its queries take without
+the cache (cold: the first visit, right after the build) and with it (warm),
+and an ``AppTest`` run of the page cold and warm; on SQLite, and on PostgreSQL
+too with ``--pg URL`` (an empty database or schema: the bench's tables go there).
 
     .venv/bin/python bench/dashboard.py                 # build (or reuse) and time
     .venv/bin/python bench/dashboard.py --days 1        # a quick look
+    .venv/bin/python bench/dashboard.py --probes 10 --runners 3 --days 365 --raw-days 90 \
+        --pg postgresql+psycopg://postgres@127.0.0.1:5432/bench
     .venv/bin/python bench/dashboard.py --markdown      # also print the docs section
 
-The database is kept in artifacts/bench/ and reused while its newest round is
-less than a day old (``--rebuild`` forces a new one). Figures, not asserts.
+The SQLite file is kept in artifacts/bench/ and reused while its newest round
+is less than a day old and its sizes match (``--rebuild`` forces a new one);
+PostgreSQL is built fresh each run. Figures, not asserts.
 """
 
 from __future__ import annotations
@@ -60,8 +69,22 @@ def _events(rng: random.Random, first: float, done: float, seq0: int = 1) -> lis
     ]
 
 
+@dataclass(frozen=True)
+class Labels:
+    """Which probe and runner a generated round belongs to."""
+
+    probe: str = "default"
+    runner: str = "bench"
+
+
 def make_session(
-    rng: random.Random, run_id: str, user: int, started: datetime, bad: float, slow: float
+    rng: random.Random,
+    run_id: str,
+    user: int,
+    started: datetime,
+    bad: float,
+    slow: float,
+    labels: Labels = Labels(),
 ) -> Any:
     """One user's session: ok, or failed in one of the ways real targets fail."""
     from probes.records import SessionResult
@@ -71,9 +94,9 @@ def make_session(
     done = first + rng.lognormvariate(5.8, 0.3) * slow
     base: dict[str, Any] = {
         "run_id": run_id,
-        "probe": "default",
+        "probe": labels.probe,
         "target": TARGET,
-        "runner": "bench",
+        "runner": labels.runner,
         "user_id": f"probe-user-{user}",
         "auth_mode": "header" if user % 2 == 0 else "subprotocol",
         "started_at": started,
@@ -153,6 +176,7 @@ def make_round(
     *,
     incident: bool,
     after_deploy: bool,
+    labels: Labels = Labels(),
 ) -> Any:
     """One round of ``users`` sessions with its auth check, DB timings and memory samples."""
     from probes.records import AuthCheck, DbTiming, MemorySample, RoundResult, round_status
@@ -160,7 +184,7 @@ def make_round(
     run_id = uuid.uuid4().hex
     bad = shape.incident_rate if incident else shape.fail_rate
     slow = 1.25 if after_deploy else 1.0
-    sessions = tuple(make_session(rng, run_id, u, started, bad, slow) for u in range(users))
+    sessions = tuple(make_session(rng, run_id, u, started, bad, slow, labels) for u in range(users))
     slow_db = rng.random() < shape.slow_db_rate
     timings = tuple(
         DbTiming(op, ms * 1.3, ms, True)
@@ -175,9 +199,9 @@ def make_round(
     auth = AuthCheck(401, None, True)
     return RoundResult(
         run_id=run_id,
-        probe="default",
+        probe=labels.probe,
         target=TARGET,
-        runner="bench",
+        runner=labels.runner,
         started_at=started,
         finished_at=started + timedelta(seconds=1.4),
         status=round_status(sessions, auth, timings),
@@ -189,48 +213,84 @@ def make_round(
     )
 
 
-def rounds(days: float, users: int, every_s: float, end: datetime, seed: int) -> Iterator[Any]:
-    """The month, oldest first: an incident 3 days before the end, a deploy 5 days before."""
-    rng = random.Random(seed)
+@dataclass(frozen=True)
+class Size:
+    """What to build: how many probes, runners, days, users, how often, how much raw."""
+
+    days: float = 30.0
+    users: int = 10
+    every_s: float = 60.0
+    probes: int = 1
+    runners: int = 1
+    raw_days: float | None = None  # None: keep every raw row
+    seed: int = 7
+
+    def labels(self) -> list[Labels]:
+        if self.probes == 1 and self.runners == 1:
+            return [Labels()]
+        return [
+            Labels(f"probe-{p}", f"runner-{r}")
+            for p in range(self.probes)
+            for r in range(self.runners)
+        ]
+
+
+def rounds(size: Size, end: datetime) -> Iterator[Any]:
+    """The history, oldest first: an incident 3 days before the end, a deploy 5 days before."""
+    rng = random.Random(size.seed)
     shape = Shape()
-    count = int(days * 86400 / every_s)
-    start = end - timedelta(seconds=count * every_s)
+    count = int(size.days * 86400 / size.every_s)
+    start = end - timedelta(seconds=count * size.every_s)
     incident = (end - timedelta(days=3), end - timedelta(days=3) + timedelta(hours=2))
     deploy = end - timedelta(days=5)
+    every = size.labels()
     for i in range(count):
-        at = start + timedelta(seconds=i * every_s)
-        yield make_round(
-            rng,
-            at,
-            users,
-            shape,
-            incident=incident[0] <= at < incident[1],
-            after_deploy=at >= deploy,
-        )
+        at = start + timedelta(seconds=i * size.every_s)
+        for labels in every:
+            yield make_round(
+                rng,
+                at,
+                size.users,
+                shape,
+                incident=incident[0] <= at < incident[1],
+                after_deploy=at >= deploy,
+                labels=labels,
+            )
 
 
-def build(path: Path, days: float, users: int, every_s: float, seed: int) -> dict[str, Any]:
-    """Write the history with ``save_round``; returns what was built and how long it took."""
+BATCH = 100  # rounds per save_rounds transaction
+
+
+def build(url: str, size: Size) -> dict[str, Any]:
+    """Write the history with ``save_rounds``, prune it to the raw days; returns what was built."""
+    from probes.config import default_slos
     from probes.records import Annotation
     from probes.results import ResultStore
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     started = time.perf_counter()
     n = sessions = 0
-    with ResultStore.open(f"sqlite:///{path}") as store:
-        for r in rounds(days, users, every_s, end, seed):
-            store.save_round(r)
+    with ResultStore.open(url) as store:
+        store.track_slis(default_slos())  # as a runner does at start: the writer fills the cache
+        batch: list[Any] = []
+        for r in rounds(size, end):
+            batch.append(r)
             n += 1
             sessions += len(r.sessions)
-            if n % 5000 == 0:
+            if len(batch) == BATCH:
+                store.save_rounds(batch)
+                batch = []
+            if n % 20000 == 0:
                 print(
                     f"  {n:,} rounds, {sessions:,} sessions, {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
+        store.save_rounds(batch)
+        loaded_s = time.perf_counter() - started
+        if size.raw_days is not None:
+            raw_before = end - timedelta(days=size.raw_days)
+            store.prune(raw_before, end - timedelta(days=size.days + 1))
         store.add_annotation(Annotation("deploy", end - timedelta(days=5), None, "deploy v2.4.0"))
         store.add_annotation(Annotation("incident", end - timedelta(days=3), None, "1011 storm"))
         store.add_annotation(
@@ -241,43 +301,48 @@ def build(path: Path, days: float, users: int, every_s: float, seed: int) -> dic
                 "DB failover drill",
             )
         )
-    meta = {
+    return {
         "end": end.isoformat(),
         "rounds": n,
         "sessions": sessions,
-        "days": days,
-        "users": users,
-        "every_s": every_s,
-        "seed": seed,
+        "size": size.__dict__,
+        "load_s": round(loaded_s, 1),
         "build_s": round(time.perf_counter() - started, 1),
     }
-    Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
-    return meta
 
 
-def reusable(path: Path, days: float, users: int, every_s: float) -> dict[str, Any] | None:
+def fresh_sqlite(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", ".json"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def reusable(path: Path, size: Size) -> dict[str, Any] | None:
     meta_path = Path(f"{path}.json")
     if not path.exists() or not meta_path.exists():
         return None
     meta = json.loads(meta_path.read_text())
     fresh = datetime.now(UTC) - datetime.fromisoformat(meta["end"]) < timedelta(days=1)
-    same = (meta["days"], meta["users"], meta["every_s"]) == (days, users, every_s)
-    return meta if fresh and same else None
+    return meta if fresh and meta.get("size") == size.__dict__ else None
 
 
-def upgrade(path: Path) -> str:
+def upgrade(url: str) -> str:
     """Bring a reused database to the newest schema (what ``slawatch`` does on start)."""
+    from probes.config import default_slos
     from probes.results import ResultStore
 
-    url = f"sqlite:///{path}"
     with ResultStore(url) as store:
         before = store.schema_version()
     started = time.perf_counter()
     with ResultStore.open(url) as store:
         after = store.schema_version()
+        migrated = time.perf_counter() - started
+        store.track_slis(default_slos())  # what the runner then does before any read
     if before == after:
         return ""
-    return f"{before} -> {after} in {time.perf_counter() - started:.1f} s"
+    took = time.perf_counter() - started
+    return f"{before} -> {after} in {migrated:.1f} s, SLI cache filled by {took:.1f} s"
 
 
 # --- timing ------------------------------------------------------------------------------
@@ -289,7 +354,7 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def page_queries(url: str) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
+def page_queries(url: str, days: float) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
     """What each page asks the store for, through dashboard.queries, in page order."""
     from dashboard import chartdata, queries
     from dashboard.context import load_context
@@ -318,7 +383,9 @@ def page_queries(url: str) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
             ("round_detail", first_round),
         ]
     }  # fmt: skip
-    for label, span in (("24h", 1), ("7d", 7), ("30d", 30)):
+    spans = [(label, d) for label, d in (("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90),
+                                         ("1y", 365)) if d <= max(days, 1)]  # fmt: skip
+    for label, span in spans:
         since = until - timedelta(days=span)
         b = chartdata.bucket_for(since, until)
         s = since
@@ -332,14 +399,26 @@ def page_queries(url: str) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
             ("db timings", lambda s=s, b=b: queries.db_timings(url, s, until, every, b)),
             ("annotations", lambda s=s: queries.notes(url, s, until, None)),
         ]  # fmt: skip
+    label, span = spans[-1]
+    out[f"report {label}"] = [("build_report", lambda: report(url, settings, span, until))]
     return out
 
 
-def time_queries(url: str) -> list[tuple[str, str, float, float]]:
+def report(url: str, settings: Any, days: float, until: datetime) -> Any:
+    """The report over the last ``days`` (what ``slawatch report`` builds before rendering)."""
+    from dashboard.report.model import build_report
+    from probes.results import ResultStore
+
+    with ResultStore(url) as store:
+        since = until - timedelta(days=days)
+        return build_report(store, settings, since=since, until=until, now=until)
+
+
+def time_queries(url: str, days: float) -> list[tuple[str, str, float, float]]:
     import streamlit as st
 
     rows = []
-    for page, calls in page_queries(url).items():
+    for page, calls in page_queries(url, days).items():
         st.cache_data.clear()
         for name, call in calls:
             cold = timed(call)
@@ -359,7 +438,7 @@ def start_of_minute(latest_s: float = 15.0) -> None:
         time.sleep(60 - into)
 
 
-def time_pages(url: str) -> list[tuple[str, float, float]]:
+def time_pages(url: str, days: float) -> list[tuple[str, float, float]]:
     """AppTest runs of each page: cold (caches cleared) and warm (again, within the TTL).
 
     The Live run goes through app.py and st.navigation; the others run the page
@@ -373,14 +452,10 @@ def time_pages(url: str) -> list[tuple[str, float, float]]:
     config.set_option("server.address", "127.0.0.1")
     sys.argv = [str(APP), "--db", url]  # what `streamlit run app.py -- --db URL` gives the app
     out = []
-    for page, query in (
-        ("live", None),
-        ("stability 24h", "24h"),
-        ("stability 7d", "7d"),
-        ("stability 30d", "30d"),
-        ("settings", None),
-        ("reports", None),
-    ):
+    ranges = [r for r, d in (("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90), ("1y", 365))
+              if d <= max(days, 1)]  # fmt: skip
+    pages = [("live", None), *((f"stability {r}", r) for r in ranges)]
+    for page, query in [*pages, ("settings", None), ("reports", None)]:
         st.cache_data.clear()
         start_of_minute()
         path = {"live": None, "settings": "pages/settings.py", "reports": "pages/reports.py"}.get(
@@ -421,10 +496,14 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--days", type=float, default=30.0)
+    parser.add_argument("--days", type=float, default=30.0, help="days of history")
+    parser.add_argument("--raw-days", type=float, help="days of raw rows kept (default: all)")
+    parser.add_argument("--probes", type=int, default=1)
+    parser.add_argument("--runners", type=int, default=1)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--every", type=float, default=60.0, help="seconds between rounds")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file to build/reuse")
+    parser.add_argument("--pg", help="also build and time an (empty) PostgreSQL database")
     parser.add_argument("--rebuild", action="store_true", help="build even if a fresh one exists")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print the docs section too")
@@ -432,45 +511,48 @@ def main(argv: list[str] | None = None) -> int:
     # before time_pages, which points sys.argv at the app the way Streamlit does
     command = " ".join([".venv/bin/python bench/dashboard.py", *(argv or sys.argv[1:])])
     sys.path.insert(0, str(ROOT))
-
-    meta = None if args.rebuild else reusable(args.db, args.days, args.users, args.every)
-    if meta is None:
-        print(
-            f"building {args.days:g} days x {86400 / args.every:g} rounds/day x {args.users} "
-            f"users into {args.db} ...",
-            file=sys.stderr,
-        )
-        meta = build(args.db, args.days, args.users, args.every, args.seed)
-    else:
-        migrated = upgrade(args.db)
-        if migrated:
+    size = Size(args.days, args.users, args.every, args.probes, args.runners, args.raw_days,
+                args.seed)  # fmt: skip
+    stores = [("sqlite", f"sqlite:///{args.db}")] + ([("postgresql", args.pg)] if args.pg else [])
+    lines = [f"machine: {machine()}"]
+    for name, url in stores:
+        meta = None if args.rebuild or name != "sqlite" else reusable(args.db, size)
+        if meta is None:
+            print(f"building {size} into {name} ...", file=sys.stderr)
+            meta = build(fresh_sqlite(args.db) if name == "sqlite" else url, size)
+            if name == "sqlite":
+                Path(f"{args.db}.json").write_text(json.dumps(meta, indent=1))
+        elif migrated := upgrade(url):
             print(f"migrated the reused database: {migrated}", file=sys.stderr)
-    size_mb = args.db.stat().st_size / 1e6
-    url = f"sqlite:///{args.db}"
-    print(f"machine: {machine()}")
-    print(
-        f"database: {meta['rounds']:,} rounds, {meta['sessions']:,} sessions over "
-        f"{meta['days']:g} days, {size_mb:,.0f} MB; built in {meta['build_s']:,} s "
-        f"({meta['rounds'] / max(meta['build_s'], 0.001):,.0f} rounds/s via save_round)"
-    )
-    queries = time_queries(url)
-    pages = time_pages(url)
-    lines = ["", "| page | query | cold (s) | warm (s) |", "| --- | --- | ---: | ---: |"]
-    lines += [f"| {p} | {q} | {c:.3f} | {w:.3f} |" for p, q, c, w in queries]
-    lines += ["", "| page (AppTest run) | cold (s) | warm (s) |", "| --- | ---: | ---: |"]
-    lines += [f"| {p} | {c:.2f} | {w:.2f} |" for p, c, w in pages]
+        lines += [
+            "",
+            f"{name}: {meta['rounds']:,} rounds, {meta['sessions']:,} sessions, "
+            f"{size.probes} probes x {size.runners} runners over {size.days:g} days "
+            f"(raw rows: {'all' if size.raw_days is None else f'last {size.raw_days:g} days'}), "
+            f"{stored_mb(url):,.0f} MB; loaded in {meta['load_s']:,} s "
+            f"({meta['rounds'] / max(meta['load_s'], 0.001):,.0f} rounds/s via save_rounds), "
+            f"built (with the prune) in {meta['build_s']:,} s",
+        ]
+        print(lines[-1], file=sys.stderr)
+        queries = time_queries(url, size.days)
+        pages = time_pages(url, size.days)
+        lines += ["", "| page | query | cold (s) | warm (s) |", "| --- | --- | ---: | ---: |"]
+        lines += [f"| {p} | {q} | {c:.3f} | {w:.3f} |" for p, q, c, w in queries]
+        lines += ["", "| page (AppTest run) | cold (s) | warm (s) |", "| --- | ---: | ---: |"]
+        lines += [f"| {p} | {c:.2f} | {w:.2f} |" for p, c, w in pages]
     print("\n".join(lines))
     if args.markdown:
-        print("\n## Dashboard\n")
-        print(f"`{command.strip()}` on {machine()}.\n")
-        print(
-            f"Database: {meta['rounds']:,} rounds, {meta['sessions']:,} sessions "
-            f"({meta['days']:g} days, one round every {meta['every_s']:g} s of {meta['users']} "
-            f"users), {size_mb:,.0f} MB SQLite, written with `save_round` in "
-            f"{meta['build_s']:,} s."
-        )
+        print(f"\n`{command.strip()}`\n")
         print("\n".join(lines))
     return 0
+
+
+def stored_mb(url: str) -> float:
+    """The store's tables and indexes, in MB (``ResultStore.stored_bytes``)."""
+    from probes.results import ResultStore
+
+    with ResultStore(url) as store:
+        return store.stored_bytes() / 1e6
 
 
 if __name__ == "__main__":

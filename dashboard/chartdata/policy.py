@@ -8,13 +8,22 @@ is shown. Pure functions of the range and the settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from probes.config import Settings, Sli, SloSettings
 
 # The smallest of these widths giving at most MAX_POINTS points over the range.
 BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 4 * 3600, 6 * 3600, 12 * 3600, 86400)
 MAX_POINTS = 200
+# The ranges the Stability and Reports pages offer; beyond the raw retention
+# they read the rollups, histograms and SLI cache.
+RANGES = {
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
+}
 
 
 def bucket_for(since: datetime, until: datetime, max_points: int = MAX_POINTS) -> int:

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries, ui
+from dashboard.chartdata import policy
 from dashboard.format import md_escape
 from dashboard.report import tables as t
 from dashboard.report.figures import figures
@@ -23,7 +24,7 @@ from dashboard.report.render import MEDIA_TYPES, build_report, render, rounds_cs
 from dashboard.report.text import markdown
 from probes.records import Filters
 
-WINDOWS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOWS = policy.RANGES
 CUSTOM = "custom days"
 BASELINES = ("none", "the window before", CUSTOM)
 ALL = "all"

@@ -13,18 +13,13 @@ from typing import Any
 import streamlit as st
 
 from dashboard import chartdata, queries, ui
-from dashboard.chartdata import frames
+from dashboard.chartdata import frames, policy
 from dashboard.context import Context
 from dashboard.figures import trends
 from dashboard.format import md_escape, utc
 from probes.records import Annotation, Filters
 
-RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
+RANGES = {"1h": timedelta(hours=1), **policy.RANGES}
 CUSTOM = "custom"
 ALL = "all"
 VERDICT_BOX = {"PASS": st.success, "FAIL": st.error}

@@ -16,8 +16,14 @@ Conventions:
   ``datetime`` values.
 - Rollup: ``session_rollup_minute`` holds per-minute counts of the count-based
   session SLIs, written in the same transaction as the round, and survives
-  ``prune_older_than``. Latency SLIs and percentiles stay on the raw ``sessions``
-  rows (any threshold, exact answers), so they cover the retention period only.
+  ``prune_older_than``. Latency SLIs stay on the raw ``sessions`` rows (any
+  threshold, exact answers) and the SLI cache.
+- Histograms: ``histograms`` holds per-minute and per-hour DDSketch bins of the
+  latencies and DB timings, merged by ``save_round``; the dashboard's
+  percentiles read them (within 1 %), for as long as the rollups are kept.
+- Retention: raw rows for ``retention``; rounds, rollups, the SLI cache and
+  the histograms for ``rollup_retention`` (``retention``), then the space is
+  given back (SQLite incremental vacuum, PostgreSQL ``VACUUM ANALYZE``).
 - SLI cache: ``sli_minute_cache`` and ``sli_minute_coverage`` hold exact per-minute
   counts of the threshold SLIs per (sli, threshold, operation), filled by reads,
   emptied for a round's minutes by ``save_round``, kept by ``prune_older_than``
@@ -25,9 +31,10 @@ Conventions:
 
 Modules: ``schema`` (tables, types, indexes), ``engine`` (connections, SQLite
 pragmas, migrations), ``rows`` (records <-> rows), ``query`` (windows, filters,
-buckets), ``writes``, ``reads``, ``sli`` (SLI counting), ``sli_cache`` (the
-per-minute SLI cache), ``aggregates`` (the
-dashboard's percentiles and per-bucket counts), ``store`` (``ResultStore``).
+buckets), ``writes``, ``bulk`` (COPY / executemany), ``reads``, ``labels`` (the label
+table), ``sli`` (SLI counting), ``sli_cache`` (the per-minute SLI cache),
+``histograms``, ``aggregates`` (the dashboard's percentiles and per-bucket
+counts), ``retention``, ``store`` (``ResultStore``).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from probes.results.schema import (
     annotation_table,
     db_timings,
     epoch_minute,
+    histogram_table,
     memory_samples,
     rounds,
     session_events,
@@ -75,6 +83,7 @@ __all__ = [
     "check_url",
     "db_timings",
     "epoch_minute",
+    "histogram_table",
     "memory_samples",
     "preflight",
     "rounds",

@@ -1,10 +1,11 @@
 """The dashboard's aggregates over a range: percentiles, close codes, DB timings, memory.
 
-Percentiles are nearest rank: the p-th percentile of n values is the value
-ranked ceil(p * n / 100). The rows come from the covering indexes, bucketed by
-the integer ``minute`` column, and are ranked here: SQLite's window functions
-sorted 30 days of sessions several times over (3-4 s), reading them once and
-sorting each bucket in Python takes a fraction of that, with the same answer.
+Percentiles of whole-minute buckets come from the per-minute and per-hour
+histograms that ``save_round`` keeps (``probes.results.histograms``: within
+1 % of the exact value, constant cost per stored minute, and kept as long as
+the rollups). A ``run_ids`` filter, or a bucket width that is not whole minutes,
+reads the raw rows instead and ranks them here, nearest rank: the p-th
+percentile of n values is the value ranked ceil(p * n / 100).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from probes.records import Filters
+from probes.results import histograms
+from probes.results.histograms import DB_PREFIX, SESSION_METRICS, Histogram
 from probes.results.query import bucket, start_of, timings, window
 from probes.results.schema import db_timings, rounds, sessions
 
@@ -27,6 +30,42 @@ def latency_percentiles(
     engine: Engine, since: datetime, until: datetime, filters: Filters, bucket_s: int
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of first_event_ms and completion_ms per bucket, oldest first."""
+    if filters.run_ids is not None or bucket_s % 60:
+        return _raw_latency_percentiles(engine, since, until, filters, bucket_s)
+    found = histograms.read(engine, since, until, filters, bucket_s, SESSION_METRICS)
+    out = []
+    for b in sorted({b for b, _ in found}):
+        row: dict[str, Any] = {"start": start_of(b)}
+        for metric in SESSION_METRICS:
+            row |= _quantiles(metric, found.get((b, metric), Histogram()), (50, 95, 99))
+        out.append(row)
+    return out
+
+
+def db_timings_between(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, bucket_s: int
+) -> list[dict[str, Any]]:
+    """Per bucket and operation: count, failed, p50/p95 of COALESCE(server_ms, client_ms)."""
+    if filters.run_ids is not None or bucket_s % 60:
+        return _raw_db_timings(engine, since, until, filters, bucket_s)
+    found = histograms.read(engine, since, until, filters, bucket_s, db=True)
+    return [
+        {"start": start_of(b), "operation": metric.removeprefix(DB_PREFIX), "failed": x.failed}
+        | _quantiles("ms", x, (50, 95))
+        for (b, metric), x in sorted(found.items())
+    ]
+
+
+def _quantiles(name: str, x: Histogram, pcts: Sequence[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {f"{name}_count": x.count}
+    for p in pcts:
+        out[f"{name}_p{p}"] = x.percentile(p)
+    return out
+
+
+def _raw_latency_percentiles(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, bucket_s: int
+) -> list[dict[str, Any]]:
     sqlite = engine.dialect.name == "sqlite"
     query = select(
         bucket(sessions, _s.started_at, bucket_s, sqlite), _s.first_event_ms, _s.completion_ms
@@ -47,10 +86,9 @@ def latency_percentiles(
     ]
 
 
-def db_timings_between(
+def _raw_db_timings(
     engine: Engine, since: datetime, until: datetime, filters: Filters, bucket_s: int
 ) -> list[dict[str, Any]]:
-    """Per bucket and operation: count, failed, p50/p95 of COALESCE(server_ms, client_ms)."""
     t = db_timings.c
     query = timings(since, until, filters).add_columns(
         bucket(db_timings, t.started_at, bucket_s, engine.dialect.name == "sqlite"),

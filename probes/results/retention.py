@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from probes.results.schema import (
     epoch_minute,
+    histogram_table,
     rounds,
     session_rollup,
     sli_minute_cache,
@@ -45,6 +46,7 @@ PRUNED_TABLES = (
     "session_rollup_minute",
     "sli_minute_cache",
     "sli_minute_coverage",
+    "histograms",
 )
 DAY_MINUTES = 1440
 
@@ -66,7 +68,7 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             if not ids:
                 break
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
-    for table in (session_rollup, sli_minute_cache, sli_minute_coverage):
+    for table in (session_rollup, sli_minute_cache, sli_minute_coverage, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
     return deleted
 
@@ -115,3 +117,19 @@ def reclaim_space(writer: Engine) -> None:
             raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
         finally:
             raw.close()
+
+
+def stored_bytes(engine: Engine) -> int:
+    """Bytes of every table and index (SQLite: used pages; PostgreSQL: the schema's tables)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return int((pages - free) * size)
+        query = (
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        )
+        return int(conn.exec_driver_sql(query).scalar_one())

@@ -344,3 +344,30 @@ round_labels = Table(
     Column("target", String, primary_key=True),
     Column("runner", String, primary_key=True),
 )
+# Per-minute (width 1) and per-hour (width 60) histograms of latencies and DB
+# timings, merged by save_round (``probes.results.histograms``). ``bins`` is a
+# JSON object: DDSketch bin key (or "z" for 0) -> count.
+histogram_table = Table(
+    "histograms",
+    METADATA,
+    Column("width", Integer, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # epoch minute the row starts at
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("metric", String, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("low", Float),
+    Column("high", Float),
+    Column("bins", Text, nullable=False),
+    sqlite_with_rowid=False,  # clustered by (width, minute): a range read is one scan
+)
+# The SLI definitions whose cache the writer keeps (``sli_cache.track``).
+sli_definitions = Table(
+    "sli_definitions",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+)

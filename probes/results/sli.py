@@ -31,6 +31,7 @@ read whole minutes from the per-minute SLI cache under the same conditions
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,11 +91,11 @@ def sli_counts(
         planned_out = slo.sli == "session_success" and not slo.count_planned_closes
         return _session_count_sli(engine, slo.sli, since, until, filters, bucket_s, planned_out)
     if slo.sli in CACHED_SLIS:
-        source = _source(slo)
+        source = cache_source(slo)
         if filters.run_ids is None and bucket_s % 60 == 0:
             span = (since, until)
             return sli_cache.counts(
-                engine, writer, _definition(slo), source, span, filters, bucket_s
+                engine, writer, cache_definition(slo), source, span, filters, bucket_s
             )
         ev = source(since, until, filters)
         return _buckets(engine, bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite))
@@ -146,14 +147,14 @@ def _session_count_sli(
     return [SliBucket(start_of(b), totals[b], valid[b]) for b in sorted(valid) if valid[b]]
 
 
-def _definition(slo: SloSettings) -> sli_cache.Definition:
+def cache_definition(slo: SloSettings) -> sli_cache.Definition:
     threshold = slo.threshold_mb if slo.sli == "memory_growth" else slo.threshold_ms
     return sli_cache.Definition(slo.sli, _threshold(threshold, slo), slo.operation or "")
 
 
-def _source(slo: SloSettings) -> sli_cache.Source:
+def cache_source(slo: SloSettings) -> sli_cache.Source:
     """The valid events of a threshold SLI in a window, with its good condition."""
-    threshold = _definition(slo).threshold
+    threshold = cache_definition(slo).threshold
     if slo.sli in LATENCY_SLIS:
         value = LATENCY_SLIS[slo.sli]
         good = and_(value.is_not(None), value <= threshold)
@@ -211,3 +212,26 @@ def _threshold(value: float | None, slo: SloSettings) -> float:
 def _ceil_minute(t: datetime) -> datetime:
     floor = t.replace(second=0, microsecond=0)
     return floor if floor == t else floor + timedelta(minutes=1)
+
+
+def tracked(slos: Sequence[SloSettings]) -> list[tuple[sli_cache.Definition, sli_cache.Source]]:
+    """The cached definitions among ``slos`` with their sources, each once."""
+    out: dict[sli_cache.Definition, sli_cache.Source] = {}
+    for slo in slos:
+        if slo.sli in CACHED_SLIS:
+            out.setdefault(cache_definition(slo), cache_source(slo))
+    return list(out.items())
+
+
+def source_of(definition: sli_cache.Definition) -> sli_cache.Source:
+    """The source of a stored definition (for ``save_round``'s refill)."""
+    is_mb = definition.sli == "memory_growth"
+    slo = SloSettings(
+        "tracked",
+        definition.sli,  # type: ignore[arg-type]  # stored by tracked(): a cached SLI
+        100.0,
+        threshold_ms=None if is_mb else definition.threshold,
+        threshold_mb=definition.threshold if is_mb else None,
+        operation=definition.operation or None,
+    )
+    return cache_source(slo)

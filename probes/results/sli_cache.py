@@ -113,8 +113,12 @@ def counts(
     first = epoch_minute(since) + (since != _floor(since))
     last = epoch_minute(until)
     with _snapshot(engine) as conn:
-        newest = conn.execute(select(func.max(rounds.c.started_at))).scalar_one()
+        oldest, newest = conn.execute(
+            select(func.min(rounds.c.started_at), func.max(rounds.c.started_at))
+        ).one()
         last = min(last, epoch_minute(newest)) if newest is not None else first
+        # Minutes before the first stored round have no events: nothing to count.
+        first = max(first, epoch_minute(oldest)) if oldest is not None else first
         if first >= last:
             return _answer(conn, definition, source, span, None, filters, bucket_s)
         missing = _missing(conn, definition, first, last)
@@ -133,6 +137,14 @@ def fill(writer: Engine, definition: Definition, source: Source, first: int, las
         missing = _missing(conn, definition, first, last)
     if missing:
         _fill(writer, definition, source, missing)
+
+
+def recount(conn: Connection, definition: Definition, source: Source, a: int, b: int) -> None:
+    """Count minutes ``[a, b)`` into the cache, in the caller's write transaction.
+
+    The minutes must have no cache or coverage rows (``forget_minutes`` first).
+    """
+    _store(conn, definition, source, a, b)
 
 
 def minute_start(minute: int) -> datetime:
@@ -158,10 +170,15 @@ def _fill(
                 return
 
 
-def forget_minutes(conn: Connection, first: int, last: int) -> None:
-    """Delete the cached counts and coverage of minutes ``first..last`` (inclusive)."""
+def forget_minutes(conn: Connection, first: int, last: int, *, exclusive: bool = False) -> None:
+    """Delete the cached counts and coverage of minutes ``first..last`` (inclusive).
+
+    On PostgreSQL this first takes the fill lock: shared, or ``exclusive`` when
+    the caller counts the minutes again itself (``sli_tracking.refill``).
+    """
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({FILL_LOCK})"))
+        how = "" if exclusive else "_shared"
+        conn.execute(text(f"SELECT pg_advisory_xact_lock{how}({FILL_LOCK})"))
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
 

@@ -115,7 +115,7 @@ def _cached_counts(
     for s in slos:
         # One query per definition: its rows are one range of the cache's primary key
         # (a CASE per definition over all of them sorted several times more rows).
-        definition, source = sli._definition(s), sli._source(s)
+        definition, source = sli.cache_definition(s), sli.cache_source(s)
         sli_cache.fill(writer, definition, source, int(first), int(newest))
         only = [] if s.probe is None else [c.probe == s.probe]
         base = (

@@ -24,6 +24,7 @@ from probes.results import (
     retry,
     schedule,
     sli,
+    sli_tracking,
     slo_segments,
     spill,
     writes,
@@ -169,6 +170,11 @@ class ResultStore:
         """Store the rounds of the spill file (skipping those stored already)."""
         return spill.import_into(self.spill_path, self.save_new_round)
 
+    def save_rounds(self, batch: Sequence[RoundResult]) -> None:
+        """``save_round`` of many rounds in one transaction (loading a history fast)."""
+        self._writable()
+        writes.save_rounds(self._writer, batch)
+
     def add_annotation(self, a: Annotation) -> int:
         """Store a deploy/incident/maintenance note; returns its id."""
         return writes.add_annotation(self._writer, a)
@@ -182,6 +188,16 @@ class ResultStore:
         remains). Returns the number of rows deleted.
         """
         return writes.prune_older_than(self._writer, cutoff, batch_size)
+
+    def track_slis(self, slos: Sequence[SloSettings]) -> None:
+        """Keep the SLI cache of these objectives filled by the writer (``sli_tracking``).
+
+        Fills the minutes they lack now (a day per short write transaction);
+        from then on every ``save_round`` counts its minutes for them, so no
+        reader ever waits for a fill. Objectives without a cached SLI are ignored.
+        """
+        self._writable()
+        sli_tracking.track(self._writer, sli.tracked(slos))
 
     # --- runners and the schedule's own records ---------------------------------------
 
@@ -255,6 +271,10 @@ class ResultStore:
         deleted += retention.prune_rollups_older_than(self._writer, rollups_before, batch_size)
         retention.reclaim_space(self._writer)
         return deleted
+
+    def stored_bytes(self) -> int:
+        """Bytes of all tables and indexes (SQLite: used pages; PostgreSQL: this schema)."""
+        return retention.stored_bytes(self._engine)
 
     # --- records back ---------------------------------------------------------------
 
@@ -363,6 +383,10 @@ class ResultStore:
     ) -> list[dict[str, Any]]:
         """p50/p95/p99 of first_event_ms and completion_ms per bucket (nearest rank).
 
+        Whole-minute buckets come from the histograms (``probes.results.histograms``):
+        within 1 % of the exact value, edge minutes counted whole, and available
+        until ``rollup_retention``. A ``run_ids`` filter or other widths rank raw rows.
+
         Keys: start, first_event_count, first_event_p50/_p95/_p99, completion_count,
         completion_p50/_p95/_p99.
         """
@@ -372,6 +396,8 @@ class ResultStore:
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, bucket_s: int = 60
     ) -> list[dict[str, Any]]:
         """Per bucket and operation: count, failed, p50/p95 of COALESCE(server_ms, client_ms).
+
+        From the histograms, as ``latency_percentiles``.
 
         Keys: start, operation, ms_count, ms_p50, ms_p95, failed.
         """

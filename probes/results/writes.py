@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
-from probes.results import exposition
+from probes.results import exposition, histograms, sli
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -30,6 +30,7 @@ from probes.results.schema import (
     to_utc,
 )
 from probes.results.sli_cache import forget_minutes
+from probes.results.sli_tracking import refill, tracked_definitions
 
 _ROLLUP_COUNTS = (
     "sessions",
@@ -46,42 +47,72 @@ def save_round(writer: Engine, r: RoundResult) -> None:
     """Store the round and everything in it, and its rollup counts, in one transaction.
 
     The SLI cache of every minute the round falls in is deleted in the same
-    transaction, so a round saved late never leaves a stale cached count.
+    transaction, so a round saved late never leaves a stale cached count, and
+    counted again for every tracked definition (``sli_tracking``).
     """
+    save_rounds(writer, [r])
+
+
+def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
+    """``save_round`` of every round of ``batch`` in one transaction (all or none).
+
+    The SLI cache is forgotten and counted again once, over the minutes from
+    the batch's first to its last: for loading a history, many rounds at once.
+    """
+    if not batch:
+        return
     try:
         with writer.begin() as conn:
-            # First: on PostgreSQL this waits for a cache fill in progress (sli_cache).
-            minutes = [epoch_minute(s.started_at) for s in r.sessions]
-            minutes.append(epoch_minute(r.started_at))  # the round row and its DB timings
-            forget_minutes(conn, min(minutes), max(minutes))
-            conn.execute(insert(rounds), [round_row(r)])
-            exposition.add_round(conn, r)  # the exporter's all-time counters
-            remember_labels(conn, r)
-            if r.sessions:
-                ids = new_ids(conn, sessions, len(r.sessions))
-                rows = [session_row(s) | {"id": i} for i, s in zip(ids, r.sessions, strict=True)]
-                insert_rows(conn, sessions, rows)
-                events = [
-                    event_row(sid, i, e)
-                    for sid, s in zip(ids, r.sessions, strict=True)
-                    for i, e in enumerate(s.events)
-                ]
-                insert_rows(conn, session_events, events)
-                if r.status not in UNCOUNTED_STATUSES:
-                    _add_to_rollup(conn, r.sessions)
-            if r.memory_samples:
-                conn.execute(
-                    insert(memory_samples),
-                    [
-                        {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
-                        for m in r.memory_samples
-                    ],
-                )
-            if r.db_timings:
-                conn.execute(insert(db_timings), [timing_row(r, t) for t in r.db_timings])
+            tracked = [(d, sli.source_of(d)) for d in tracked_definitions(conn)]
+            minutes = [epoch_minute(s.started_at) for r in batch for s in r.sessions]
+            minutes += [epoch_minute(r.started_at) for r in batch]  # round rows, DB timings
+            first, last = min(minutes), max(minutes)
+            # On PostgreSQL this waits for a cache fill in progress (sli_cache).
+            forget_minutes(conn, first, last, exclusive=bool(tracked))
+            _insert_rounds(conn, batch)
+            found: dict[histograms.Key, histograms.Histogram] = {}
+            for r in batch:
+                for key, counted in histograms.of_round(r).items():
+                    found.setdefault(key, histograms.Histogram()).merge(counted)
+            histograms.save(conn, found)
+            refill(conn, tracked, first, last)  # last: it reads what was inserted above
     except (SQLAlchemyError, ValueError) as exc:
         cause = getattr(exc, "orig", None) or exc
-        raise RoundNotSaved(f"round {r.run_id!r} not saved: {cause}") from exc
+        names = batch[0].run_id if len(batch) == 1 else f"{batch[0].run_id}..{batch[-1].run_id}"
+        raise RoundNotSaved(f"round {names!r} not saved: {cause}") from exc
+
+
+def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
+    """The batch's rows, a few statements per table for all of its rounds together."""
+    conn.execute(insert(rounds), [round_row(r) for r in batch])
+    for r in batch:
+        exposition.add_round(conn, r)  # the exporter's all-time counters
+    for r in {(r.probe, r.target, r.runner): r for r in batch}.values():
+        remember_labels(conn, r)
+    every = [s for r in batch for s in r.sessions]
+    if every:
+        ids = new_ids(conn, sessions, len(every))
+        rows = [session_row(s) | {"id": i} for i, s in zip(ids, every, strict=True)]
+        insert_rows(conn, sessions, rows)
+        events = [
+            event_row(sid, i, e)
+            for sid, s in zip(ids, every, strict=True)
+            for i, e in enumerate(s.events)
+        ]
+        insert_rows(conn, session_events, events)
+    counted = [s for r in batch if r.status not in UNCOUNTED_STATUSES for s in r.sessions]
+    if counted:
+        _add_to_rollup(conn, counted)
+    samples = [
+        {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
+        for r in batch
+        for m in r.memory_samples
+    ]
+    if samples:
+        conn.execute(insert(memory_samples), samples)
+    timings = [timing_row(r, t) for r in batch for t in r.db_timings]
+    if timings:
+        conn.execute(insert(db_timings), timings)
 
 
 def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:

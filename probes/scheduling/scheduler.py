@@ -359,11 +359,16 @@ class ProbeScheduler:
             await self._save(Pending(record, slot if recorded is None else None, "skipped"))
 
     async def prune(self) -> int:
-        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``."""
+        """Drop raw rows older than ``retention``, rollups older than ``rollup_retention``.
+
+        First the SLI cache of the configured objectives is filled wherever it
+        lacks minutes, here in the runner, so no dashboard read has to.
+        """
         store, now = self._settings.store, self._now()
         raw = now - timedelta(days=store.retention_days)
         rollups = now - timedelta(days=store.rollup_retention_days)
         try:
+            await self._in_store(self._store.track_slis, self._settings.slos)
             pruned = int(await self._in_store(self._store.prune, raw, rollups))
             # Slot records and heartbeats are coverage's evidence: kept as long as rollups.
             return pruned + int(await self._in_store(self._store.prune_schedule, rollups))

@@ -37,11 +37,20 @@ TABLES = {
     "exposition_series",
     "runner_heartbeats",
     "schedule_slots",
+    "histograms",
+    "sli_definitions",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
-# Revision 0005 on: start empty at the upgrade (no backfill), so not in the row counts.
-LATER_TABLES = {"exposition_series", "runner_heartbeats", "schedule_slots"}
+# Revision 0005 on: start empty at the upgrade (no backfill), or filled from the
+# raw rows (0008's histograms), so not in the row counts.
+LATER_TABLES = {
+    "exposition_series",
+    "runner_heartbeats",
+    "schedule_slots",
+    "histograms",
+    "sli_definitions",
+}
 HEAD = engine.head_revision()
 
 
@@ -146,8 +155,12 @@ def upgrade_path_rounds() -> list[RoundResult]:
     return out
 
 
-def legacy_insert(url: str, rounds: list[RoundResult]) -> None:
-    """Write rounds the way revision 0001's store did: every table without ``minute``."""
+def legacy_insert(url: str, rounds: list[RoundResult], *, minutes: bool = False) -> None:
+    """Write rounds the way revision 0001's store did: every table without ``minute``.
+
+    With ``minutes``, as 0002-0004 did: with the ``minute`` columns.
+    """
+    _drop_minute = _keep if minutes else _without_minute
     legacy = create_engine(url)
     try:
         with legacy.begin() as conn:
@@ -185,8 +198,12 @@ def row_counts(url: str) -> dict[str, int]:
         counted.dispose()
 
 
-def _drop_minute(row: dict[str, Any]) -> dict[str, Any]:
+def _without_minute(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "minute"}
+
+
+def _keep(row: dict[str, Any]) -> dict[str, Any]:
+    return row
 
 
 def answers(store: ResultStore) -> list[Any]:
@@ -213,12 +230,12 @@ def test_0004_lists_the_labels_of_existing_rounds_and_drops_the_duplicate_indexe
 ) -> None:
     with ResultStore(engine.make_parent_folder(store_url)) as store:
         store.upgrade("0003")
-        legacy_insert(store_url, upgrade_path_rounds())
+        legacy_insert(store_url, upgrade_path_rounds(), minutes=True)
         timing = (DbTiming("thread_create", 12.0, None, True),)
         second = RoundResult(
             "x1", "login", "ws://b/ws", "us-1", T0, T0, "passed", db_timings=timing
         )
-        legacy_insert(store_url, [second])
+        legacy_insert(store_url, [second], minutes=True)
         store.upgrade()
         assert store.labels() == {
             "probes": ["chat", "login"],

@@ -212,3 +212,49 @@ def test_prune_keeps_the_cached_minutes_like_the_rollup(store: ResultStore) -> N
     store.prune_older_than(T0 + 30 * M)
     assert store.sli_counts(slo, T0, T0 + 20 * M) == cached  # raw rows gone, counts kept
     assert raw(store, slo, (T0, T0 + 20 * M), Filters(), 60) == []
+
+
+def test_a_tracked_objective_is_filled_by_the_writer_and_never_by_a_read(
+    store: ResultStore, store_url: str
+) -> None:
+    rounds = history()
+    store.save_round(rounds[0])
+    store.track_slis(THRESHOLD_SLOS)  # fills what is stored: round 0's minutes
+    for r in rounds[1:]:
+        store.save_round(r)  # each save counts its minutes (and any gap before them)
+    store.save_round(a_round(50, T0 + 3 * M + 5 * S))  # late, into covered minutes
+    definitions = {(s.sli, s.threshold_ms, s.threshold_mb, s.operation) for s in THRESHOLD_SLOS}
+    minutes = 41  # T0 .. END, both included
+    assert covered_minutes(store_url) == minutes * len(definitions)
+    before = cache_rows(store_url)
+    span = (T0 + 7 * S, END + M)
+    for slo in THRESHOLD_SLOS:
+        assert store.sli_counts(slo, *span) == raw(store, slo, span, Filters(), 60)
+    assert covered_minutes(store_url) == minutes * len(definitions)  # the reads wrote nothing
+    assert cache_rows(store_url) == before
+
+
+def test_tracking_after_an_upgrade_fills_the_history_before_any_read(
+    store: ResultStore, store_url: str
+) -> None:
+    for r in history():
+        store.save_round(r)  # nothing tracked yet: no cache
+    assert covered_minutes(store_url) == 0
+    store.track_slis(THRESHOLD_SLOS)
+    store.track_slis(THRESHOLD_SLOS)  # again (every prune does): nothing new to do
+    definitions = {(s.sli, s.threshold_ms, s.threshold_mb, s.operation) for s in THRESHOLD_SLOS}
+    assert covered_minutes(store_url) == 41 * len(definitions)  # every minute with rounds
+    span = (T0, END + M)
+    for slo in THRESHOLD_SLOS:
+        assert store.sli_counts(slo, *span) == raw(store, slo, span, Filters(), 60)
+    assert covered_minutes(store_url) == 41 * len(definitions)
+
+
+def cache_rows(url: str) -> list[tuple[object, ...]]:
+    check = create_engine(url)
+    try:
+        with check.connect() as conn:
+            query = select(sli_minute_cache).order_by(*sli_minute_cache.primary_key.columns)
+            return [tuple(row) for row in conn.execute(query)]
+    finally:
+        check.dispose()

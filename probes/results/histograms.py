@@ -1,0 +1,218 @@
+"""Mergeable per-minute and per-hour histograms of latencies and DB timings.
+
+Percentiles over a range used to rank every raw row in Python (1.0 s of a
+30-day Stability page, and impossible beyond the raw retention). Instead
+``save_round`` adds each value to a DDSketch-style histogram (the ``ddsketch``
+library's logarithmic mapping, relative accuracy 1 %: bin ``k`` holds the values
+in ``(gamma^(k-1), gamma^k]``, ``gamma = 1.0202``) of its minute and of its hour,
+per (probe, target, runner) and metric. Metrics: ``first_event`` and
+``completion`` (ms, per session), ``db:<operation>`` (COALESCE(server_ms,
+client_ms), per DB timing, with the failed count). A read sums the bins of the
+rows in each chart bucket (constant cost per row, whatever the session count)
+and asks ``ddsketch.DDSketch`` for the nearest-rank percentile (the value
+ranked ceil(p * n / 100)), clamped to the bucket's exact min and max.
+
+Error: every percentile is within 1 % (relative) of the exact nearest-rank
+value; the smallest and largest value of a bucket are exact.
+Granularity: rows are whole minutes (the start of a session, or of a round for
+DB timings): a window edge inside a minute counts that minute whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ddsketch import DDSketch
+from ddsketch.mapping import LogarithmicMapping
+from sqlalchemy import Connection, and_, bindparam, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from probes.records import Filters, RoundResult
+from probes.results.query import attribute_filters
+from probes.results.schema import epoch_minute
+from probes.results.schema import histogram_table as histograms
+
+RELATIVE_ACCURACY = 0.01
+MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+ZERO = "z"  # the bin of values too small for the mapping (0 ms)
+MINUTE, HOUR = 1, 60  # the widths of a row, in minutes
+SESSION_METRICS = ("first_event", "completion")
+DB_PREFIX = "db:"
+_KEYS_PER_STATEMENT = 500  # 6 bound values a key: well under SQLite's 32766
+
+
+@dataclass
+class Histogram:
+    """Counts of one metric: values, failures (DB timings), exact min/max, and the bins."""
+
+    count: int = 0
+    failed: int = 0
+    low: float | None = None
+    high: float | None = None
+    bins: Counter[str] = field(default_factory=Counter)
+
+    def add(self, value: float | None, failed: bool = False, key: str | None = None) -> None:
+        """Count one value (None: only ``failed``); ``key`` is its bin, if known."""
+        self.failed += failed
+        if value is None:
+            return
+        self.count += 1
+        self.low = value if self.low is None or value < self.low else self.low
+        self.high = value if self.high is None or value > self.high else self.high
+        self.bins[bin_of(value) if key is None else key] += 1
+
+    def merge(self, other: Histogram) -> None:
+        self.count += other.count
+        self.failed += other.failed
+        for bound in (other.low, other.high):
+            if bound is not None:
+                self.low = bound if self.low is None else min(self.low, bound)
+                self.high = bound if self.high is None else max(self.high, bound)
+        self.bins.update(other.bins)
+
+    def percentile(self, p: int) -> float | None:
+        """The nearest-rank ``p``-th percentile, within 1 %; None without values.
+
+        Nearest rank is the value ranked ceil(p * n / 100); the sketch is asked
+        for the quantile whose rank (``q * (n - 1)``) falls inside that value's.
+        """
+        n = self.count
+        if not n or self.low is None or self.high is None:
+            return None
+        sketch = DDSketch(RELATIVE_ACCURACY)
+        for key, weight in self.bins.items():
+            sketch.add(0.0 if key == ZERO else MAPPING.value(int(key)), weight)
+        rank = max(1, -(-p * n // 100))  # ceil(p * n / 100), in integers
+        q = 0.0 if n == 1 else min(1.0, (rank - 0.5) / (n - 1))
+        value = sketch.get_quantile_value(q)
+        return None if value is None else min(max(value, self.low), self.high)
+
+
+Key = tuple[int, int, str, str, str, str]  # width, minute, probe, target, runner, metric
+
+
+def add_to(
+    found: dict[Key, Histogram],
+    minute: int,
+    labels: tuple[str, str, str],
+    metric: str,
+    value: float | None,
+    failed: bool,
+) -> None:
+    """Add one value (None: no value, e.g. a refused session) to its minute and hour."""
+    binned = None if value is None else bin_of(value)
+    for width in (MINUTE, HOUR):
+        key = (width, minute // width * width, *labels, metric)
+        found.setdefault(key, Histogram()).add(value, failed, binned)
+
+
+def bin_of(value: float) -> str:
+    """The DDSketch bin key of ``value`` (as stored in ``bins``)."""
+    return ZERO if value <= MAPPING.min_possible else str(MAPPING.key(value))
+
+
+def of_round(r: RoundResult) -> dict[Key, Histogram]:
+    """The round's values, by minute and by hour, per (probe, target, runner) and metric."""
+    out: dict[Key, Histogram] = {}
+    for s in r.sessions:
+        minute, labels = epoch_minute(s.started_at), (s.probe, s.target, s.runner)
+        add_to(out, minute, labels, "first_event", s.first_event_ms, False)
+        add_to(out, minute, labels, "completion", s.completion_ms, False)
+    minute = epoch_minute(r.started_at)
+    for t in r.db_timings:
+        ms = t.server_ms if t.server_ms is not None else t.client_ms
+        add_to(out, minute, (r.probe, r.target, r.runner), DB_PREFIX + t.operation, ms, not t.ok)
+    return out
+
+
+def save(conn: Connection, found: dict[Key, Histogram]) -> None:
+    """Merge ``found`` into the stored rows, in the caller's transaction.
+
+    Placeholder rows first, then the rows locked (``FOR UPDATE`` on PostgreSQL;
+    SQLite's writer holds the file lock), merged here and written back: two
+    runners adding to one row never lose each other's counts. Keys sorted, so
+    concurrent writers lock rows in one order.
+    """
+    keys = sorted(found)
+    for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+        _save_keys(conn, found, keys[start : start + _KEYS_PER_STATEMENT])
+
+
+def _save_keys(conn: Connection, found: dict[Key, Histogram], keys: list[Key]) -> None:
+    names = ("width", "minute", "probe", "target", "runner", "metric")
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    empty = {"count": 0, "failed": 0, "low": None, "high": None, "bins": "{}"}
+    placeholders = [dict(zip(names, k, strict=True)) | empty for k in keys]
+    conn.execute(dialect.insert(histograms).on_conflict_do_nothing(), placeholders)
+    h = histograms.c
+    query = select(histograms).where(tuple_(*(h[n] for n in names)).in_(keys))
+    if conn.dialect.name == "postgresql":
+        query = query.order_by(*(h[n] for n in names)).with_for_update()
+    rows = []
+    for row in conn.execute(query):
+        key: Key = tuple(row._mapping[n] for n in names)
+        merged = _stored(row._mapping)
+        merged.merge(found[key])
+        rows.append(dict(zip(names, key, strict=True)) | _columns(merged))
+    write = histograms.update().where(*(h[n] == _param(n) for n in names))
+    conn.execute(write.values({c: _param(c) for c in empty}), _renamed(rows))
+
+
+def read(
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    bucket_s: int,
+    metrics: Sequence[str] | None = None,
+    db: bool = False,
+) -> dict[tuple[int, str], Histogram]:
+    """Merged histograms per (bucket epoch seconds, metric) over the minutes of the window.
+
+    ``metrics`` names session metrics; ``db`` selects every ``db:`` metric
+    instead. ``bucket_s`` must be a multiple of 60. Whole hours come from the
+    hour rows when ``bucket_s`` is a multiple of 3600, the rest from minute rows.
+    """
+    first = epoch_minute(since)
+    last = epoch_minute(until) + (until != until.replace(second=0, microsecond=0))
+    spans = [(MINUTE, first, last)]
+    if bucket_s % 3600 == 0:
+        a, b = -(-first // HOUR) * HOUR, last // HOUR * HOUR
+        if a < b:
+            spans = [(MINUTE, first, a), (HOUR, a, b), (MINUTE, b, last)]
+    h = histograms.c
+    wanted = h.metric.like(DB_PREFIX + "%") if db else h.metric.in_(metrics or ())
+    where = or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans if a < b))
+    query = select(h.minute, h.metric, h.count, h.failed, h.low, h.high, h.bins).where(
+        where, wanted, *attribute_filters(histograms, filters)
+    )
+    out: dict[tuple[int, str], Histogram] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            start = row.minute * 60 // bucket_s * bucket_s
+            out.setdefault((start, row.metric), Histogram()).merge(_stored(row._mapping))
+    return out
+
+
+def _stored(row: Any) -> Histogram:
+    bins = Counter({k: int(v) for k, v in json.loads(row["bins"]).items()})
+    return Histogram(int(row["count"]), int(row["failed"]), row["low"], row["high"], bins)
+
+
+def _columns(x: Histogram) -> dict[str, Any]:
+    bins = json.dumps(dict(sorted(x.bins.items())), separators=(",", ":"))
+    return {"count": x.count, "failed": x.failed, "low": x.low, "high": x.high, "bins": bins}
+
+
+def _param(name: str) -> Any:
+    return bindparam(f"p_{name}")
+
+
+def _renamed(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{f"p_{k}": v for k, v in row.items()} for row in rows]

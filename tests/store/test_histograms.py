@@ -1,0 +1,121 @@
+"""Percentiles from the per-minute and per-hour histograms that ``save_round`` keeps."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from probes.records import DbTiming, Filters, RoundResult, SessionResult
+from probes.results import ResultStore, RoundNotSaved
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def a_round(run_id: str, at: datetime, k: int, users: int = 7) -> RoundResult:
+    """Sessions with spread-out latencies (some without a completion) and DB timings."""
+    sessions = tuple(
+        SessionResult(
+            run_id, "chat", "ws://a/ws", "eu-1", f"u{i}", "header", at + timedelta(seconds=i),
+            connect_ms=2.0, first_event_ms=30.0 + (k * 37 + i * 101) % 900,
+            completion_ms=None if (k + i) % 5 == 0 else 400.0 + (k * 53 + i * 211) % 5000,
+            outcome="ok",
+        )
+        for i in range(users)
+    )  # fmt: skip
+    timings = (
+        DbTiming("thread_create", 3.0 + k % 40, None, True),
+        DbTiming("message_batch", None, 1.0 + (k * 7) % 90, k % 9 != 0),
+    )
+    return RoundResult(run_id, "chat", "ws://a/ws", "eu-1", at, at, "passed",
+                       sessions=sessions, db_timings=timings)  # fmt: skip
+
+
+def history() -> list[RoundResult]:
+    return [a_round(f"r{k}", T0 + k * 7 * M, k) for k in range(60)]  # seven hours
+
+
+def close(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            k: v if v is None or isinstance(v, datetime | str) else pytest.approx(v, rel=0.01)
+            for k, v in row.items()
+        }
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize("bucket_s", [60, 600, 3600, 3 * 3600])
+def test_histogram_percentiles_are_within_1_percent_of_nearest_rank(
+    store: ResultStore, bucket_s: int
+) -> None:
+    rounds = history()
+    for r in rounds:
+        store.save_round(r)
+    # Windows on whole minutes, one not on whole hours: hour rows plus minute rows.
+    for since, until in ((T0, T0 + 8 * HOUR), (T0 + 17 * M, T0 + 6 * HOUR + 3 * M)):
+        # A run_ids filter reads the raw rows and ranks them exactly.
+        exact = Filters(run_ids=tuple(r.run_id for r in rounds))
+        raw = store.latency_percentiles(since, until, exact, bucket_s=bucket_s)
+        assert store.latency_percentiles(since, until, bucket_s=bucket_s) == close(raw)
+        raw_db = store.db_timings_between(since, until, exact, bucket_s=bucket_s)
+        assert store.db_timings_between(since, until, bucket_s=bucket_s) == close(raw_db)
+        assert raw and raw_db
+
+
+def test_percentiles_outlive_the_raw_rows(store: ResultStore) -> None:
+    rounds = history()
+    for r in rounds:
+        store.save_round(r)
+    before = store.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=3600)
+    timings = store.db_timings_between(T0, T0 + 8 * HOUR, bucket_s=3600)
+    store.prune(T0 + 9 * HOUR, T0)
+    assert store.sessions_between(T0, T0 + 8 * HOUR) == []
+    assert store.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=3600) == before
+    assert store.db_timings_between(T0, T0 + 8 * HOUR, bucket_s=3600) == timings
+    store.prune(T0 + 9 * HOUR, T0 + 9 * HOUR)  # past rollup_retention too
+    assert store.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=3600) == []
+
+
+def test_writers_adding_to_one_minute_at_once_lose_no_counts(store: ResultStore) -> None:
+    rounds = [a_round(f"w{k}", T0, k, users=50) for k in range(6)]
+    errors: list[BaseException] = []
+
+    def save(r: RoundResult) -> None:
+        try:
+            store.save_round(r)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(r,)) for r in rounds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    (row,) = store.latency_percentiles(T0, T0 + HOUR, bucket_s=3600)
+    assert row["first_event_count"] == 300
+    assert row["completion_count"] == sum(
+        s.completion_ms is not None for r in rounds for s in r.sessions
+    )
+
+
+def test_a_batch_of_rounds_is_stored_as_each_alone_or_not_at_all(
+    store: ResultStore, tmp_path: Any
+) -> None:
+    rounds = history()[:20]
+    with ResultStore.open(f"sqlite:///{tmp_path / 'one-by-one.db'}") as alone:
+        for r in rounds:
+            alone.save_round(r)
+        expected = alone.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=600)
+    store.save_rounds(rounds[:10])
+    with pytest.raises(RoundNotSaved, match="r9"):
+        store.save_rounds(rounds[10:] + rounds[9:10])  # r9 again: the whole batch fails
+    assert store.round("r10") is None
+    store.save_rounds(rounds[10:])
+    assert store.latency_percentiles(T0, T0 + 8 * HOUR, bucket_s=600) == expected
+    assert all(store.round(r.run_id) == r for r in rounds)
