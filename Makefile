@@ -1,29 +1,38 @@
-# `make up` and `make test` each create their own virtualenv (.venv) on first use.
+# `make up` installs only what running needs; `make test` (and lint, bench) add the
+# test and dev extras. Both use one virtualenv (.venv), made on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: up test lint pytest bench clean
 
-$(BIN)/slawatch: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+# running: the package and its runtime dependencies only
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# testing and linting: the test and dev extras on top
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $@
 
-up: $(BIN)/slawatch
+up: $(VENV)/.installed-run
 	$(BIN)/slawatch up
 
-test: $(BIN)/slawatch lint pytest
+test: lint pytest
 
-lint: $(BIN)/slawatch
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check backend probes dashboard tests bench
 	$(BIN)/mypy
 
-pytest: $(BIN)/slawatch
+pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-bench: $(BIN)/slawatch
+bench: $(VENV)/.installed-test
 	$(BIN)/python bench/backend.py
 	$(BIN)/python bench/probe_capacity.py
 	$(BIN)/python bench/dashboard.py

@@ -58,10 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="switch a fault on at start (repeatable)",
     )
     p.add_argument("--fault-seed", type=int, default=None, help="seed of the fault RNG")
-    p.add_argument("--max-connections", type=int, default=1000)
-    p.add_argument("--max-message-bytes", type=int, default=65536)
-    p.add_argument("--step-delay-ms", type=float, default=20.0)
-    p.add_argument("--bad-request-limit", type=int, default=10)
+    p.add_argument(
+        "--max-connections", type=int, default=1000, help="open sockets at most (default: 1000)"
+    )
+    p.add_argument(
+        "--max-message-bytes", type=int, default=65536, help="largest client frame (default: 65536)"
+    )
+    p.add_argument(
+        "--step-delay-ms", type=float, default=20.0, help="pause between agent events (default: 20)"
+    )
+    p.add_argument(
+        "--bad-request-limit",
+        type=int,
+        default=10,
+        help="bad client messages before the socket is closed (default: 10)",
+    )
     p.add_argument("--max-inflight", type=int, default=8, help="requests in flight per connection")
     p.add_argument(
         "--request-rate",
@@ -89,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="close sessions with 1012 (restart) instead of 1001 on shutdown",
     )
-    p.add_argument("--jwt-alg", choices=ALGORITHMS, default="HS256")
+    p.add_argument(
+        "--jwt-alg", choices=ALGORITHMS, default="HS256", help="token algorithm (default: HS256)"
+    )
     p.add_argument(
         "--jwt-public-key",
         type=Path,
@@ -111,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PID",
         help="stop (as on SIGTERM) when this process, our parent, is gone",
     )
-    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log level on stderr (default: WARNING)",
+    )
     return p
 
 

@@ -1,5 +1,8 @@
 """Words and numbers as the dashboard and the reports print them.
 
+Percentages, burn rates and budgets come from ``probes.judging.texts`` (shared with
+the CLI), re-exported here.
+
 No Streamlit import: the report renderer uses the same labels. Text that came
 from a probe, a target or a person (user ids, errors, annotation notes) is
 escaped before it reaches Markdown or a plotly label, because both would
@@ -15,6 +18,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from probes.judging.slo import BurnRateAlert
+from probes.judging.texts import budget as shared_budget
+from probes.judging.texts import burn as burn
+from probes.judging.texts import percent as percent
 
 CLOSE_CODE_NAMES: dict[int, str] = {
     1000: "normal",
@@ -62,35 +68,9 @@ def plot_text(text: object) -> str:
     return html.escape(str(text), quote=False)
 
 
-def percent(value: float | None, digits: int = 2) -> str:
-    """``99.95`` -> ``"99.95 %"``; None -> ``"—"``. Rounded down, so a breach never reads as met."""
-    if value is None or math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "-∞ %" if value < 0 else "∞ %"
-    scale = 10**digits
-    # round first so float noise (99.95 * 100 = 9994.999...) does not cost a hundredth
-    return f"{math.floor(round(value * scale, 6)) / scale:.{digits}f} %"
-
-
-def burn(value: float | None) -> str:
-    """A burn rate: ``"0.50x"``, ``"∞"`` when a 100 % objective saw any bad event."""
-    if value is None or math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "∞"
-    return f"{value:.2f}x"
-
-
 def budget(value: float | None) -> str:
-    """Error budget left as a share of the whole budget: ``"63.2 %"``, or how far overspent."""
-    if value is None or math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "exhausted (no bad event allowed)" if value < 0 else "∞"
-    if value < 0:
-        return f"exhausted ({1 - value:,.1f}x spent)"
-    return f"{value * 100:.1f} %"
+    """An error budget beside its burn rate (every dashboard and report view shows both)."""
+    return shared_budget(value, with_burn=False)
 
 
 def ms(value: float | None) -> str:

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard.chartdata import frames, rounds, rows, series, status
+from dashboard.chartdata import frames, live, rounds, rows, series, status
 from dashboard.chartdata import locations as location_status
+from dashboard.chartdata.live import LiveSnapshot, RoundBreaches
 from dashboard.chartdata.objectives import Objectives, judge
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
@@ -33,7 +34,9 @@ __all__ = [
     "LIVE_TTL_S",
     "STEP_S",
     "Labels",
+    "LiveSnapshot",
     "Objectives",
+    "RoundBreaches",
     "RoundDetail",
     "RoundSummary",
     "StoreStatus",
@@ -82,6 +85,12 @@ def store_status(url: str) -> StoreStatus:
     return status.store_status(url, _store)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def first_round_at(url: str) -> datetime | None:
+    """When the first stored round started (a range's default start fits the data)."""
+    return _store(url).first_round_at()
+
+
 @st.cache_data(ttl=HEAVY_TTL_S, show_spinner=False)
 def labels(url: str) -> Labels:
     """The probes, targets and runners that have stored rounds, for the filters."""
@@ -121,6 +130,26 @@ def failing_sessions(
 ) -> pd.DataFrame:
     """``chartdata.rounds.failing_sessions``: the newest failed sessions."""
     return rounds.failing_sessions(_store(url), since, until, filters, limit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, max_entries=16, show_spinner=False)
+def live_snapshot(url: str, settings: Settings, until: datetime, filters: Filters) -> LiveSnapshot:
+    """``chartdata.live.live_snapshot``: one Live refresh, every part read at ``until``."""
+    return live.live_snapshot(_store(url), settings, until, filters)
+
+
+@st.cache_data(ttl=HEAVY_TTL_S, max_entries=64, show_spinner=False)
+def breaching_rounds(
+    url: str, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> int:
+    """``chartdata.live.breaching_rounds``: passed on the protocol, over an objective."""
+    return live.breaching_rounds(_store(url), settings, since, until, filters)
+
+
+@st.cache_data(ttl=60, max_entries=32, show_spinner=False)
+def round_breaches(url: str, settings: Settings, run_id: str) -> RoundBreaches | None:
+    """``chartdata.live.round_breaches``: one round judged against each objective."""
+    return live.round_breaches(_store(url), settings, run_id)
 
 
 @st.cache_data(ttl=60, max_entries=32, show_spinner=False)

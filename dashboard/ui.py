@@ -100,3 +100,15 @@ def objectives_table(frame: pd.DataFrame) -> pd.DataFrame:
             "burn-rate alerts": frame["alert_text"],
         }
     )
+
+
+def cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for ``st.dataframe``: a missing text reads "—", never a literal None."""
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if not text:
+        return frame
+    return frame.assign(**{c: frame[c].map(lambda v: "—" if _missing(v) else v) for c in text})
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

@@ -12,7 +12,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -181,13 +181,33 @@ class Settings:
     slos: tuple[SloSettings, ...] = ()
     notify: tuple[NotifySettings, ...] = ()
     source: str = ""  # the text the settings were parsed from, for the digest
+    path: str = ""  # the file they were read from; "" when no file was read
+
+    @property
+    def origin(self) -> str:
+        """The config file in force, or ``defaults (no file)``."""
+        return self.path or NO_FILE
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the config text, so a report names the exact config in force."""
-        return hashlib.sha256(self.source.encode()).hexdigest()
+        """SHA-256 of the config text, so a report names the exact config in force.
+
+        Without a file (or with an empty one) it digests the effective settings
+        instead (their ``repr``, deterministic for these frozen values): the
+        SHA-256 of empty text would name nothing.
+        """
+        if self.source.strip():
+            return hashlib.sha256(self.source.encode()).hexdigest()
+        effective = replace(self, source="", path="")
+        return hashlib.sha256(repr(effective).encode()).hexdigest()
+
+    @property
+    def digest_basis(self) -> str:
+        """What ``digest`` is the SHA-256 of, in words."""
+        return "the config text" if self.source.strip() else "the effective default settings"
 
 
+NO_FILE = "defaults (no file)"
 DAY = 86400.0
 
 
@@ -447,8 +467,9 @@ def _convert(path: str, table: Any, section: str) -> dict[str, Any]:
     return out
 
 
-def _probe(path: str, table: Any) -> ProbeSettings:
-    probe = ProbeSettings(**_convert(path, table, "probes"))
+def _probe(path: str, table: Any, default_target: str = DEFAULT_TARGET) -> ProbeSettings:
+    """One ``[[probes]]`` table; without a ``target`` it probes the built-in backend."""
+    probe = ProbeSettings(**{"target": default_target, **_convert(path, table, "probes")})
     if probe.timeout_s >= probe.every_s:
         raise ConfigError(f"{path}.timeout: must be shorter than every ({probe.every_s:g}s)")
     if probe.session_timeout_s + ROUND_OVERHEAD_S > probe.timeout_s:
@@ -505,6 +526,15 @@ def _array(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
+def backend_url(backend: BackendSettings) -> str:
+    """The built-in backend's WebSocket URL, the default probe's target (``DEFAULT_TARGET``
+    when the port is 0, i.e. only known once it listens)."""
+    if not backend.port:
+        return DEFAULT_TARGET
+    host = f"[{backend.host}]" if ":" in backend.host else backend.host
+    return f"ws://{host}:{backend.port}/ws"
+
+
 def parse_settings(text: str) -> Settings:
     """Validate TOML text into ``Settings``; raises ``ConfigError`` naming the key."""
     try:
@@ -531,7 +561,10 @@ def parse_settings(text: str) -> Settings:
             sections["runner"] = TOP_LEVEL["runner"](doc["runner"])
         except ValueError as exc:
             raise ConfigError(f"runner: {exc}") from None
-    probes = [_probe(f"probes[{i}]", t) for i, t in enumerate(_array(doc, "probes"))]
+    backend = sections.get("backend", BackendSettings())
+    probes = [
+        _probe(f"probes[{i}]", t, backend_url(backend)) for i, t in enumerate(_array(doc, "probes"))
+    ]
     slos = [_slo(f"slo[{i}]", t) for i, t in enumerate(_array(doc, "slo"))]
     notify = [_notify(f"notify[{i}]", t) for i, t in enumerate(_array(doc, "notify"))]
     _unique("notify", [n.name for n in notify])
@@ -539,7 +572,7 @@ def parse_settings(text: str) -> Settings:
     _unique("slo", [s.name for s in slos])
     return Settings(
         **sections,
-        probes=tuple(probes) or (ProbeSettings(),),
+        probes=tuple(probes) or (ProbeSettings(target=backend_url(backend)),),
         slos=tuple(slos) or default_slos(),
         notify=tuple(notify),
         source=text,
@@ -559,6 +592,6 @@ def load_settings(path: Path | None) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        return parse_settings(text)
+        return replace(parse_settings(text), path=str(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

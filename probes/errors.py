@@ -9,8 +9,9 @@ the message, never a traceback::
     │   ├── ConfigError       a setting is missing, unknown or invalid (names the key)
     │   ├── UsageError        a command was asked for something it cannot do
     │   ├── StartError        a child process (backend, dashboard) did not come up
-    │   └── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
-    │                         unreachable, no such database, or no store there (reads)
+    │   ├── StoreUrlError     the store's URL cannot be used: not a URL, no driver,
+    │   │                     unreachable, no such database, or no store there (reads)
+    │   └── TargetUnreachable `slawatch probe` reached no target: nothing was judged
     └── StoreError            the results store failed                          exit 3
         ├── StoreUnavailable  the store cannot be reached, opened or locked in time
         └── RoundNotSaved     one round was not stored (nothing of it was written)
@@ -48,6 +49,10 @@ class StartError(InputError, RuntimeError):
     """A child process did not come up (a port in use, a bad flag)."""
 
 
+class UnrepresentableSlo(InputError):
+    """An OpenSLO document says what ``[[slo]]`` cannot (calendar windows, Timeslices, months)."""
+
+
 class StoreUrlError(InputError):
     """The results store's URL cannot be used as given; the message names the URL.
 
@@ -57,6 +62,10 @@ class StoreUrlError(InputError):
     ``[store] url``: exit 2. A store that was reached but stays locked, fills up
     or breaks is ``StoreUnavailable`` (exit 3).
     """
+
+
+class TargetUnreachable(InputError):
+    """No session of any round reached the target; the rounds were stored as ``error``."""
 
 
 class StoreError(SlawatchError):

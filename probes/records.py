@@ -166,6 +166,22 @@ class RoundResult:
         return tuple(s for s in self.sessions if s.outcome != "ok")
 
 
+UNREACHABLE = "target unreachable"
+
+
+def unreachable(sessions: tuple[SessionResult, ...]) -> str:
+    """Why no session reached the target (``target unreachable: ...``), or "" if one did.
+
+    Every session failed with ``connect_error`` (no TCP/WebSocket connection, no
+    HTTP status): the round could not run, so it is an ``error`` round whose
+    checks are no data rather than breaches (``docs/decisions.md``, issue 13).
+    """
+    if not sessions or any(s.reason != "connect_error" for s in sessions):
+        return ""
+    detail = sessions[0].error.removeprefix("connect_error: ")
+    return f"{UNREACHABLE}: {detail}"
+
+
 def round_status(
     sessions: tuple[SessionResult, ...],
     auth_check: AuthCheck | None,

@@ -6,8 +6,10 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import median
 
+from probes.config import SloSettings
+from probes.judging import breaches
 from probes.judging.evaluation import Evaluation
-from probes.judging.slo import SloResult
+from probes.judging.texts import budget, percent
 from probes.records import RoundResult
 
 ROUND_FIELDS: tuple[str, ...] = (
@@ -29,9 +31,6 @@ ROUND_FIELDS: tuple[str, ...] = (
 )
 
 
-MAX_CELL = 90
-
-
 def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns separated by two spaces."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -51,7 +50,8 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1f}"
 
 
-def _reasons(result: RoundResult) -> str:
+def _reasons(result: RoundResult, found: Sequence[breaches.Breach]) -> str:
+    """Why the round failed, then the objectives it breached; never cut (the terminal wraps)."""
     counts = Counter(s.reason for s in result.failed_sessions if s.reason)
     parts = [f"{reason} x{n}" for reason, n in counts.most_common()]
     if result.auth_check is not None and not result.auth_check.ok:
@@ -62,14 +62,20 @@ def _reasons(result: RoundResult) -> str:
         parts.append(f"db {ops}: {failed_db[0].error}")
     if result.reason:
         parts.append(result.reason)
-    text = "; ".join(parts) or "-"
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
+    if found:
+        parts.append("breaching " + breaches.summary(found))
+    return "; ".join(parts) or "-"
 
 
-def rounds_table(rounds: Sequence[RoundResult]) -> str:
-    """One line per round: status, sessions, latency medians, memory growth, reasons."""
+def rounds_table(rounds: Sequence[RoundResult], slos: Sequence[SloSettings] = ()) -> str:
+    """One line per round: state, sessions, latency medians, memory growth, reasons.
+
+    The state is ``breaches.round_state``: a round that passed on the protocol but
+    broke a threshold objective reads ``breaching``, and the objective is named.
+    """
     rows = []
     for r in rounds:
+        found = breaches.over_threshold(breaches.of_round(r, slos))
         first = [s.first_event_ms for s in r.sessions if s.first_event_ms is not None]
         done = [s.completion_ms for s in r.sessions if s.completion_ms is not None]
         ok = len(r.sessions) - len(r.failed_sessions)
@@ -77,18 +83,18 @@ def rounds_table(rounds: Sequence[RoundResult]) -> str:
             [
                 r.run_id[:8],
                 r.started_at.strftime("%H:%M:%S"),
-                r.status,
+                breaches.round_state(r.status, found),
                 f"{ok}/{len(r.sessions)}",
                 _ms(median(first) if first else None),
                 _ms(median(done) if done else None),
                 _mb(r.memory_growth_mb),
-                _reasons(r),
+                _reasons(r, found),
             ]
         )
     header = [
         "round",
         "started",
-        "status",
+        "state",
         "ok",
         "first ms p50",
         "done ms p50",
@@ -98,31 +104,17 @@ def rounds_table(rounds: Sequence[RoundResult]) -> str:
     return render(header, rows)
 
 
-def _value(result: SloResult) -> str:
-    return "-" if result.value is None else f"{result.value:.2f}%"
-
-
-def _budget(result: SloResult) -> str:
-    if result.budget_left is None:
-        return "-"
-    if result.budget_left < 0:
-        if result.burn_rate == float("inf"):
-            return "exhausted (none allowed)"
-        return f"exhausted ({result.burn_rate or 0:.0f}x burn)"
-    return f"{result.budget_left * 100:.0f}%"
-
-
 def objectives_table(evaluation: Evaluation) -> str:
     """One line per objective: value against objective, status, budget, samples, coverage."""
     rows = [
         [
             r.name,
-            _value(r),
-            f"{r.objective:g}%",
+            percent(r.value),
+            f"{r.objective:g} %",
             r.status,
-            _budget(r),
-            str(r.valid),
-            f"{r.coverage * 100:.0f}%",
+            budget(r.budget_left),
+            str(r.valid) if r.valid else "0 (no data)",
+            percent(r.coverage * 100, 1),
         ]
         for r in evaluation.results
     ]

@@ -15,14 +15,15 @@ from typing import Any
 import pandas as pd
 
 from dashboard.format import close_code_label
+from probes.judging.texts import without_reason
 from probes.records import Filters, RoundResult, SessionResult
 from probes.results import ResultStore
 
 LATEST_ROUNDS = 50
 FAILING_FIRST = {"failed": 0, "error": 1, "skipped": 2, "passed": 3}
 FAILING_COLUMNS = [
-    "started_at", "user_id", "reason", "close", "missing_events", "error", "probe", "target",
-    "runner", "run_id",
+    "started_at", "user_id", "auth_mode", "reason", "close", "missing_events", "error", "probe",
+    "target", "runner", "run_id",
 ]  # fmt: skip
 SESSION_COLUMNS = [
     "user_id", "outcome", "reason", "close", "close_code", "http_status", "missing_events",
@@ -109,6 +110,9 @@ def failing_sessions(
         for c, h in zip(frame["close_code"].astype(object), frame["http_status"], strict=True)
     ]
     frame["missing_events"] = frame["missing_events"].map(", ".join)
+    frame["error"] = [  # the reason is its own column: not repeated at the error's start
+        without_reason(r, e or "") for r, e in zip(frame["reason"], frame["error"], strict=True)
+    ]
     return frame[FAILING_COLUMNS]
 
 

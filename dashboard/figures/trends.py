@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.chartdata import gaps
 from dashboard.format import close_code_label, plot_text
 
 OK_COLOUR = "#2e7d32"
@@ -139,6 +140,30 @@ def annotate(
     return fig
 
 
+NO_DATA_COLOUR = "#bdbdbd"
+
+
+def shade_gaps(
+    fig: go.Figure, times: Any, since: datetime | None, until: datetime | None
+) -> go.Figure:
+    """Grey hatched bands where the series has no point (``gaps.gap_spans``), labelled."""
+    spans = gaps.gap_spans(list(times), since, until)
+    shapes = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": a, "x1": b, "y0": 0, "y1": 1,
+         "fillcolor": NO_DATA_COLOUR, "opacity": 0.25, "line": {"width": 0}, "layer": "below"}
+        for a, b in spans
+    ]  # fmt: skip
+    labels = [
+        {"x": a, "xref": "x", "y": 0, "yref": "paper", "text": "no data", "showarrow": False,
+         "xanchor": "left", "yanchor": "bottom", "font": {"size": 10, "color": "#616161"}}
+        for a, _ in spans
+    ]  # fmt: skip
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels]
+    )
+    return fig
+
+
 def latency_chart(
     df: pd.DataFrame,
     *,
@@ -152,6 +177,8 @@ def latency_chart(
     fig = base_figure(title, "ms")
     if df.empty:
         return no_data(fig)
+    shade_gaps(fig, df["start"], since, until)
+    df = gaps.broken(df, "start")  # lines stop where nothing was measured
     for column, colour in PERCENTILE_COLOURS.items():
         if column in df:
             fig.add_trace(
@@ -191,6 +218,7 @@ def memory_rounds_chart(
     data = df.dropna(subset=["growth_mb"]) if not df.empty else df
     if data.empty:
         return no_data(fig, "no memory samples in this range")
+    shade_gaps(fig, data["started_at"], since, until)
     limit = float("inf") if threshold_mb is None else threshold_mb
     colours = [BAD_COLOUR if g > limit else OK_COLOUR for g in data["growth_mb"]]
     fig.add_trace(
@@ -226,6 +254,7 @@ def close_codes_chart(
     fig = base_figure("Close codes", "sessions")
     if df.empty:
         return no_data(fig)
+    shade_gaps(fig, sorted(set(df["start"])), since, until)
     labels = df["close_code"].map(close_code_label)
     frame = df.assign(label=labels).groupby(["start", "label"], as_index=False)["count"].sum()
     # abnormal closes at the bottom of each bar, where a thin band is still seen
@@ -262,6 +291,8 @@ def completeness_chart(
     data = df[df["valid"] > 0] if not df.empty else df
     if data.empty:
         return no_data(fig)
+    shade_gaps(fig, data["start"], since, until)
+    data = gaps.broken(data, "start")
     rate = 100.0 * data["good"] / data["valid"]
     fig.add_trace(
         go.Scatter(
@@ -295,7 +326,9 @@ def db_timings_chart(
     fig = base_figure("Database operations (p95)", "ms")
     if df.empty:
         return no_data(fig)
-    for operation, part in df.groupby("operation", sort=True):
+    shade_gaps(fig, sorted(set(df["start"])), since, until)
+    for operation, raw in df.groupby("operation", sort=True):
+        part = gaps.broken(raw, "start")
         fig.add_trace(
             go.Scatter(
                 x=part["start"],

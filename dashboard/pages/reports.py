@@ -115,7 +115,7 @@ def preview(report: Report) -> None:
             )
         )
         _table(t.COMPARISON_HEADER, t.comparison_rows(report))
-    st.subheader("Failing rounds")
+    st.subheader(t.FAILURES_HEADING)
     if not report.failures:
         st.caption("No data in this window." if report.empty else "None in this window.")
     for group in report.failures:

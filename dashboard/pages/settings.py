@@ -95,9 +95,9 @@ def main() -> None:
         "What this dashboard process was started with. Read-only: change the config file "
         "and restart `slawatch` to change them."
     )
-    source = str(ctx.config) if ctx.config else "./slawatch.toml when present, else defaults"
     st.markdown(
-        f"**Config:** {md_code(source)} · SHA-256 `{s.digest[:16]}…`  \n"
+        f"**Config in force:** {md_code(s.origin)} · SHA-256 of {s.digest_basis} "
+        f"`{s.digest[:16]}…`  \n"
         f"**Results store:** {md_code(ctx.safe_url)} · raw data kept "
         f"{duration(s.store.retention_days * 86400)}, rollups "
         f"{duration(s.store.rollup_retention_days * 86400)}  \n"

@@ -28,8 +28,13 @@ MAX_NOTE = 300
 ADDED = "slawatch_note_added"
 
 
-def pick_range() -> tuple[datetime, datetime, str]:
-    """The range control (and the custom dates); returns since, until and a label."""
+def pick_range(data_since: datetime | None = None) -> tuple[datetime, datetime, str]:
+    """The range control (and the custom dates); returns since, until and a label.
+
+    A preset range longer than the data starts at the first stored round's
+    minute (``data_since``): the charts fit what there is instead of showing most of
+    the range empty, and the label says so.
+    """
     choice = st.segmented_control(
         "Time range",
         [*RANGES, CUSTOM],
@@ -41,7 +46,11 @@ def pick_range() -> tuple[datetime, datetime, str]:
     until = queries.window_end(queries.STEP_S)
     if choice != CUSTOM:
         span = RANGES[choice or "24h"]
-        return until - span, until, f"the last {choice}"
+        start = until - span
+        if data_since is not None and data_since.replace(second=0, microsecond=0) > start:
+            start = data_since.replace(second=0, microsecond=0)
+            return start, until, f"the last {choice} (data since {utc(start)})"
+        return start, until, f"the last {choice}"
     today = until.date()
     picked = st.date_input(
         "Days (UTC)", value=(today - timedelta(days=6), today), max_value=today, key="days"
@@ -67,10 +76,14 @@ def pick_filters(ctx: Context) -> Filters:
     )
 
 
-def verdict(obj: queries.Objectives, label: str) -> None:
+def verdict(obj: queries.Objectives, label: str, breaching: int) -> None:
+    """The verdict, then the rounds by state (``breaching``: passed, yet over an objective)."""
     box = VERDICT_BOX.get(obj.verdict, st.warning)
     box(f"**{obj.verdict}** over {md_escape(label)}: {md_escape(obj.reason)}")
-    counts = obj.rounds
+    counts = dict(obj.rounds)
+    counts["passed"] = counts.get("passed", 0) - breaching
+    order = ("passed", "breaching", "failed", "error", "skipped")
+    counts = {s: breaching if s == "breaching" else counts.get(s, 0) for s in order}
     total = sum(counts.values())
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
     st.caption(f"{total:,} rounds in range" + (f": {parts}" if parts else ""))
@@ -187,11 +200,11 @@ def main() -> None:
         return
     controls = st.columns([2, 3])
     with controls[0]:
-        since, until, label = pick_range()
+        since, until, label = pick_range(queries.first_round_at(ctx.url))
     with controls[1]:
         filters = pick_filters(ctx)
     obj = queries.objectives(ctx.url, ctx.settings, since, until, filters)
-    verdict(obj, label)
+    verdict(obj, label, queries.breaching_rounds(ctx.url, ctx.settings, since, until, filters))
     st.caption(f"From {utc(since)} to {utc(until)}.")
     st.subheader("Objectives")
     st.dataframe(ui.objectives_table(obj.frame), hide_index=True, height=ui.table_height(obj.frame))

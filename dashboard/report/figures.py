@@ -38,6 +38,7 @@ def figures(report: Report) -> list[go.Figure]:
             threshold_ms=lines.first_event_ms,
             annotations=notes,
             until=until,
+            since=f.since,
         ),
         trends.latency_chart(
             f.completion,
@@ -45,13 +46,18 @@ def figures(report: Report) -> list[go.Figure]:
             threshold_ms=lines.completion_ms,
             annotations=notes,
             until=until,
+            since=f.since,
         ),
         trends.memory_rounds_chart(
-            f.memory, threshold_mb=lines.memory_mb, annotations=notes, until=until
+            f.memory, threshold_mb=lines.memory_mb, annotations=notes, until=until, since=f.since
         ),
-        trends.close_codes_chart(f.close_codes, annotations=notes, until=until),
+        trends.close_codes_chart(f.close_codes, annotations=notes, until=until, since=f.since),
         trends.completeness_chart(
-            f.completeness, objective=lines.completeness, annotations=notes, until=until
+            f.completeness,
+            objective=lines.completeness,
+            annotations=notes,
+            until=until,
+            since=f.since,
         ),
     ]
     for fig in figs:

@@ -92,11 +92,11 @@ def _charts(report: Report) -> list[str]:
 
 
 def _failures(report: Report) -> list[str]:
-    out = ["<h2>Failing rounds</h2>"]
+    out = [f"<h2>{t.FAILURES_HEADING}</h2>"]
     if report.empty:
         return [*out, "<p>No data: no round or session was recorded in this window.</p>"]
     if not report.failures:
-        return [*out, "<p>No session failed and no round failed, errored or was skipped.</p>"]
+        return [*out, f"<p>{_e(t.no_failures_text(report))}</p>"]
     for group in report.failures:
         out.append(f"<h3>{_e(t.group_title(group))}</h3>")
         out.append(table(t.FAILURE_HEADER, t.failure_rows(group)))

@@ -10,21 +10,22 @@ store's export queries. The renderers (``text``, ``html_page``,
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dashboard.chartdata import Series, read_series
-from dashboard.report.failures import FailureGroup, failure_groups
+from dashboard.report.failures import FailureGroup, breaching_rounds, failure_groups
 from dashboard.report.locations import Location, by_location
 from probes import tables
+from probes.alerting.incidents import Incident
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
 from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
+from probes.version import slawatch_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +61,12 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """One window judged: the evaluation and the evidence under it."""
+    """One window judged: the evaluation, the evidence under it and what failed or breached."""
 
     evaluation: Evaluation
     evidence: Evidence
+    failures: tuple[FailureGroup, ...] = ()
+    breaching: int = 0  # rounds that passed on the protocol yet breached an objective
 
     @property
     def since(self) -> datetime:
@@ -88,6 +91,7 @@ class Report:
     maintenance: tuple[Annotation, ...]  # overlapping the window: excluded from the SLO maths
     annotations: tuple[Annotation, ...]  # every annotation overlapping the window
     series: Series  # the chart rows (``dashboard.chartdata``)
+    incidents: tuple[Incident, ...] = ()  # incidents open at any time in the window
     locations: tuple[Location, ...] = ()  # the window judged per runner label
 
     @property
@@ -102,13 +106,6 @@ class Report:
     def empty(self) -> bool:
         """No round and no session in the window: the report can only say "no data"."""
         return self.main.evidence.records == 0
-
-
-def slawatch_version() -> str:
-    try:
-        return importlib.metadata.version("slawatch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def _evidence(
@@ -151,11 +148,20 @@ def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 
 def _period(
     store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
-) -> tuple[Period, list[dict[str, Any]], list[dict[str, Any]]]:
+) -> Period:
     since, until = align(since, until)
     evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
     evidence, sessions, rounds = _evidence(store, since, until, filters)
-    return Period(evaluation, evidence), sessions, rounds
+    timings = store.timing_rows(since, until, filters)
+    failures = failure_groups(store, sessions, rounds, settings.slos, timings)
+    return Period(evaluation, evidence, failures, breaching_rounds(failures, rounds))
+
+
+def _matches(incident: Incident, filters: Filters) -> bool:
+    s = incident.subject
+    return all(f in (None, v) for f, v in zip(
+        (filters.target, filters.probe, filters.runner), (s.target, s.probe, s.runner), strict=True
+    ))  # fmt: skip
 
 
 def build_report(
@@ -174,11 +180,11 @@ def build_report(
     "generated at" time; it changes nothing else.
     """
     filters = filters or Filters()
-    main, sessions, rounds = _period(store, settings, since, until, filters)
+    main = _period(store, settings, since, until, filters)
     since, until = main.since, main.until
     before = None
     if baseline is not None:
-        before = _period(store, settings, baseline[0], baseline[1], filters)[0]
+        before = _period(store, settings, baseline[0], baseline[1], filters)
     notes = tuple(store.annotations_between(since, until, target=filters.target))
     return Report(
         generated_at=now,
@@ -187,9 +193,10 @@ def build_report(
         filters=filters,
         main=main,
         baseline=before,
-        failures=failure_groups(store, sessions, rounds),
+        failures=main.failures,
         maintenance=tuple(a for a in notes if a.kind == "maintenance"),
         annotations=notes,
         series=read_series(store, since, until, filters),
+        incidents=tuple(i for i in store.incidents_between(since, until) if _matches(i, filters)),
         locations=by_location(store, settings, since, until, filters),
     )

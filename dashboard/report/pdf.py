@@ -162,12 +162,12 @@ def _charts(pdf: _Pdf, report: Report) -> None:
 
 
 def _failures(pdf: _Pdf, report: Report) -> None:
-    pdf.heading("Failing rounds")
+    pdf.heading(t.FAILURES_HEADING)
     if report.empty:
         pdf.para("No data: no round or session was recorded in this window.")
         return
     if not report.failures:
-        pdf.para("No session failed and no round failed, errored or was skipped.")
+        pdf.para(t.no_failures_text(report))
         return
     for group in report.failures:
         pdf.heading(t.group_title(group), size=10)

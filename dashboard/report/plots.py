@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashboard.chartdata import Frames
+from dashboard.chartdata import Frames, gaps
 from dashboard.figures.trends import (
     ANNOTATION_COLOURS,
     BAD_COLOUR,
@@ -99,6 +99,13 @@ def _annotate(ax: Axes, f: Frames) -> None:
             ax.axvline(_day(note.start), color=colour, linestyle=":", linewidth=1.2)
 
 
+def _shade_gaps(ax: Axes, f: Frames, times: Iterable[object]) -> None:
+    """Grey bands where the series has no point (``gaps.gap_spans``): time nothing measured."""
+    for n, (a, b) in enumerate(gaps.gap_spans(list(times), f.since, f.until)):
+        ax.axvspan(_day(a), _day(b), color="#bdbdbd", alpha=0.3, linewidth=0,
+                   label="no data" if n == 0 else None)  # fmt: skip
+
+
 def _legend(ax: Axes) -> None:
     """Above the plot, right of the title, so it never hides a point."""
     if ax.get_legend_handles_labels()[0]:
@@ -117,6 +124,8 @@ def latency_png(f: Frames, df: pd.DataFrame, title: str, threshold: float | None
     if df.empty:
         _empty(ax)
     else:
+        _shade_gaps(ax, f, df["start"])
+        df = gaps.broken(df, "start")  # a line stops where nothing was measured
         x = _days(df["start"])
         for column, colour in PERCENTILE_COLOURS.items():
             ax.plot(
@@ -144,6 +153,7 @@ def memory_png(f: Frames) -> bytes:
         line = f.thresholds.memory_mb
         limit = float("inf") if line is None else line
         colours = [BAD_COLOUR if g > limit else OK_COLOUR for g in data["growth_mb"]]
+        _shade_gaps(ax, f, data["started_at"])
         ax.scatter(_days(data["started_at"]), data["growth_mb"], c=colours, s=8)
         _threshold(
             ax,
@@ -161,6 +171,7 @@ def close_codes_png(f: Frames) -> bytes:
     if f.close_codes.empty:
         _empty(ax)
     else:
+        _shade_gaps(ax, f, sorted(set(f.close_codes["start"])))
         labels = f.close_codes["close_code"].map(close_code_label)
         frame = f.close_codes.assign(label=labels).pivot_table(
             index="start", columns="label", values="count", aggfunc="sum", fill_value=0
@@ -194,6 +205,7 @@ def completeness_png(f: Frames) -> bytes:
     if data.empty:
         _empty(ax)
     else:
+        _shade_gaps(ax, f, data["start"])
         rate = [100.0 * g / v for g, v in zip(data["good"], data["valid"], strict=True)]
         # markers only: a line would invent values for the buckets in between
         ax.plot(

@@ -27,7 +27,7 @@ OBJECTIVE_HEADER = (
     "samples", "coverage",
 )  # fmt: skip
 COMPARISON_HEADER = ("objective", "figure", "before", "after", "change")
-FAILURE_HEADER = ("started (UTC)", "round", "users", "close codes", "errors")
+FAILURE_HEADER = ("started (UTC)", "round", "users", "close codes", "errors or figures")
 FAILURE_USER_TEXT = frozenset({2, 4})
 ANNOTATION_HEADER = ("kind", "from (UTC)", "to (UTC)", "target", "text")
 ANNOTATION_USER_TEXT = frozenset({3, 4})
@@ -136,11 +136,36 @@ def filters_text(report: Report) -> str:
     return ", ".join(parts) or "none (every target, probe and runner)"
 
 
+FAILURES_HEADING = "Failing and breaching rounds"
+
+
+def no_failures_text(report: Report) -> str:
+    """What the failures section says when it has no group (never a contradiction)."""
+    if report.verdict == "FAIL":
+        return (
+            "No record is listed, yet an objective is breached: see the objectives above "
+            "and the CSV evidence."
+        )
+    return (
+        "No session failed or breached an objective, and no round failed, errored or was skipped."
+    )
+
+
 def rounds_text(period: Period) -> str:
-    counts = period.evaluation.rounds
+    """``4 rounds (0 passed, 4 breaching, 0 failed, 0 error, 0 skipped); 20 sessions``.
+
+    ``breaching``: passed on the protocol, yet over an objective's threshold
+    (``probes.judging.breaches``); they are not also counted as passed.
+    """
+    counts = dict(period.evaluation.rounds)
+    counts["passed"] = counts.get("passed", 0) - period.breaching
+    counts["breaching"] = period.breaching
     total = sum(counts.values())
-    detail = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
-    return f"{total} rounds ({detail}); {period.evidence.sessions} sessions"
+    states = ("passed", "breaching", "failed", "error", "skipped")
+    detail = ", ".join(f"{counts.get(s, 0)} {s}" for s in states)
+    rounds = "round" if total == 1 else "rounds"
+    sessions = "session" if period.evidence.sessions == 1 else "sessions"
+    return f"{total} {rounds} ({detail}); {period.evidence.sessions} {sessions}"
 
 
 def sli_text(slo: SloSettings) -> str:
@@ -312,7 +337,8 @@ def fact_rows(report: Report) -> list[list[str]]:
     rows = [
         ["generated at", fmt.utc(report.generated_at)],
         ["slawatch version", report.version],
-        ["config digest (SHA-256 of the config text)", report.settings.digest],
+        ["config in force", report.settings.origin],
+        [f"config digest (SHA-256 of {report.settings.digest_basis})", report.settings.digest],
         ["window", window_text(report.main.since, report.main.until)],
         ["filters", filters_text(report)],
         ["minimum coverage for PASS", f"{report.evaluation.min_coverage:g} %"],

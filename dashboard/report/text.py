@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dashboard.format import md_escape
 from dashboard.report import locations
 from dashboard.report import tables as t
 from dashboard.report.model import Period, Report
+from probes.alerting.incidents import Incident
 from probes.judging.slo import json_number, result_to_json
 from probes.records import Annotation
 
@@ -43,11 +44,11 @@ def md_table(
 
 
 def _failures_md(report: Report) -> list[str]:
-    out = ["## Failing rounds", ""]
+    out = [f"## {t.FAILURES_HEADING}", ""]
     if report.empty:
         return [*out, "No data: no round or session was recorded in this window.", ""]
     if not report.failures:
-        return [*out, "No session failed and no round failed, errored or was skipped.", ""]
+        return [*out, t.no_failures_text(report), ""]
     for group in report.failures:
         out += [f"### {_cell(t.group_title(group), False)}", ""]
         out += md_table(t.FAILURE_HEADER, t.failure_rows(group), t.FAILURE_USER_TEXT)
@@ -73,6 +74,41 @@ def _notes_md(report: Report) -> list[str]:
     else:
         out += ["No deploy or incident annotation in this window.", ""]
     return out
+
+
+def _incidents_md(report: Report) -> list[str]:
+    out = ["## Incidents", ""]
+    if not report.incidents:
+        return [*out, "No incident was open in this window.", ""]
+    rows = [
+        [
+            i.id, utc_text(i.opened_at), utc_text(i.resolved_at) if i.resolved_at else "open",
+            i.subject.probe, i.subject.target, i.subject.runner,
+            f"objective {i.objective}" if i.objective else "failed rounds", i.summary,
+        ]
+        for i in report.incidents
+    ]  # fmt: skip
+    header = ("incident", "opened", "resolved", "probe", "target", "runner", "opened by", "summary")
+    return out + md_table(header, rows, frozenset({0, 3, 4, 5, 7}))
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _incident(i: Incident) -> dict[str, Any]:
+    return {
+        "incident_id": i.id,
+        "kind": i.kind,
+        "objective": i.objective,
+        "probe": i.subject.probe,
+        "target": i.subject.target,
+        "runner": i.subject.runner,
+        "severity": i.severity,
+        "opened_at": i.opened_at.isoformat(),
+        "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
+        "summary": i.summary,
+    }
 
 
 def _filters(report: Report) -> str:
@@ -114,6 +150,7 @@ def markdown(report: Report) -> str:
     out += ["## Charts", "", t.CHARTS_ELSEWHERE, ""]
     out += _failures_md(report)
     out += _notes_md(report)
+    out += _incidents_md(report)
     out += ["## How each figure is computed", ""]
     out += md_table(("objective", "SLI", "definition"), t.definition_rows(report.settings.slos))
     out += [f"- **{name}**: {text}" for name, text in t.METHODS]
@@ -249,11 +286,14 @@ def json_document(report: Report) -> dict[str, Any]:
         ],
         "maintenance": [_annotation(a) for a in report.maintenance],
         "annotations": [_annotation(a) for a in report.annotations],
+        "incidents": [_incident(i) for i in report.incidents],
         "series": _plain(report.series.plain()),
         "facts": {
             "generated_at": report.generated_at.isoformat(),
             "slawatch_version": report.version,
+            "config": report.settings.origin,
             "config_digest": report.settings.digest,
+            "config_digest_of": report.settings.digest_basis,
             "records": main["records"]["sessions"] + main["records"]["rounds"],
             **{k: v for k, v in main["records"].items()},
             "digest_recipe": t.DIGEST_RECIPE,

@@ -17,14 +17,14 @@ from typing import TextIO
 
 from probes import tables
 from probes.cli.common import jwt_secret, open_store, output, parse_time, read_store
-from probes.cli.ecosystem import metrics
+from probes.cli.ecosystem import alerting, metrics
 from probes.cli.processes import backend_argv, dashboard_argv
-from probes.config import ProbeSettings, Settings, parse_duration
-from probes.errors import EXIT_BREACHED, StoreError, StoreUnavailable, UsageError
+from probes.config import ProbeSettings, Settings, backend_url, parse_duration
+from probes.errors import EXIT_BREACHED, StoreError, StoreUnavailable, TargetUnreachable, UsageError
 from probes.export import SESSION_FIELDS, write_csv, write_json
 from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.passwords import make_password_hash
-from probes.records import Filters, RoundResult
+from probes.records import UNREACHABLE, Filters, RoundResult
 from probes.results import ResultStore, preflight, safe_url, spill, spill_path
 from probes.scheduling.scheduler import ProbeScheduler, memory_source
 from probes.target.round import run_round
@@ -34,8 +34,13 @@ from probes.target.tokens import mint_token
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    from probes.cli.up import run_up
+    from probes.cli.up import follow_backend, run_up
 
+    b, d = settings.backend, settings.dashboard
+    backend = replace(b, host=args.backend_host or b.host, port=_port(args.backend_port, b.port))
+    board = replace(d, host=args.dashboard_host or d.host, port=_port(args.dashboard_port, d.port))
+    settings = replace(settings, backend=backend, dashboard=board)
+    settings = follow_backend(settings, backend_url(backend), configured=backend_url(b))
     return asyncio.run(
         run_up(
             settings,
@@ -44,6 +49,14 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
             metrics_listen=args.metrics_listen,
         )
     )
+
+
+def _port(given: int | None, configured: int) -> int:
+    if given is None:
+        return configured
+    if not 0 <= given <= 65535:
+        raise UsageError(f"port must be from 0 to 65535, got {given}")
+    return given
 
 
 def backend(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,18 +74,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             open_store(settings, verify=True) as store,
             metrics(store, settings, args.metrics_listen, "--metrics-listen"),
         ):
-            scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner, ha=args.ha)
-            scheduler.start()
-            print(
-                f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
-                f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
-                f"store {safe_url(settings.store.url)}",
-                file=sys.stderr,
-            )
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await scheduler.stop()
+            async with alerting(store, settings) as alerts:
+                scheduler = ProbeScheduler(
+                    settings, store, secret, runner=settings.runner, ha=args.ha,
+                    on_round=alerts.note_round,
+                )  # fmt: skip
+                scheduler.start()
+                print(
+                    f"slawatch run: {len(settings.probes)} probe(s), runner {settings.runner!r}"
+                    f"{' (ha)' if args.ha else ''}, instance {scheduler.instance}, "
+                    f"store {safe_url(settings.store.url)}",
+                    file=sys.stderr,
+                )
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await scheduler.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
@@ -140,10 +157,17 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
                 saved.append(result)
             evaluation = _judge(store, settings, started, finished, rounds)
     except StoreError as exc:
-        print(tables.rounds_table(rounds))
+        print(tables.rounds_table(rounds, settings.slos))
         stored = {r.run_id for r in saved}
         raise keep_unsaved(settings, exc, [r for r in rounds if r.run_id not in stored]) from None
-    print(tables.rounds_table(rounds))
+    if all(r.reason.startswith(UNREACHABLE) for r in rounds):
+        count = f"{len(rounds)} round" + ("" if len(rounds) == 1 else "s")
+        raise TargetUnreachable(
+            f"--target {chosen.target} is unreachable "
+            f"({rounds[-1].reason.removeprefix(UNREACHABLE + ': ')}); no objective was judged "
+            f"({count} stored as error)"
+        )
+    print(tables.rounds_table(rounds, settings.slos))
     print()
     print(tables.objectives_table(evaluation))
     print()
@@ -233,14 +257,15 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     since = parse_time(args.since, now, name="since")
     until = parse_time(args.until, now, name="until")
-    filters = Filters(target=args.target, probe=args.probe)
+    filters = Filters(target=args.target, probe=args.probe, runner=args.filter_runner)
     write = write_csv if args.format == "csv" else write_json
     with read_store(settings) as store, output(args.output) as out:
         if args.what == "sessions":
             count = write(store.iter_sessions(since, until, filters), SESSION_FIELDS, out)
         else:
             count = write(store.rounds_between(since, until, filters), tables.ROUND_FIELDS, out)
-    print(f"{count} {args.what} exported", file=sys.stderr)
+    noun = args.what if count != 1 else args.what.removesuffix("s")
+    print(f"{count} {noun} exported", file=sys.stderr)
     return 0
 
 

@@ -1,17 +1,22 @@
-"""``slawatch exporter`` and the ``--metrics-listen`` of ``run`` and ``up``."""
+"""``slawatch exporter``, ``--metrics-listen``, the alerting of ``run``/``up``, ``slawatch slo``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
-from probes.cli.common import open_store
+from probes.alerting.service import Alerting
+from probes.cli.common import open_store, output
 from probes.config import Settings
+from probes.errors import UsageError
 from probes.exposition.server import DEFAULT_LISTEN, Exporter, serve_metrics
 from probes.results import ResultStore
+from probes.slo_formats import from_openslo, to_openslo, to_sloth
 
 
 def exporter(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,6 +46,19 @@ def metrics(
         served.stop()
 
 
+@contextlib.asynccontextmanager
+async def alerting(store: ResultStore, settings: Settings) -> AsyncIterator[Alerting]:
+    """Incidents and notifications in their own task while the block runs."""
+    alerts = Alerting(store, settings)
+    task = asyncio.get_running_loop().create_task(alerts.run())
+    try:
+        yield alerts
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def add_exporter_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
@@ -51,3 +69,43 @@ def add_exporter_parser(
     )  # fmt: skip
     p.set_defaults(func=exporter)
     return p
+
+
+def slo_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The configured objectives as OpenSLO v1 documents or a Sloth spec."""
+    text = to_sloth(settings.slos) if args.format == "sloth" else to_openslo(settings.slos)
+    with output(args.output) as out:
+        out.write(text)
+    return 0
+
+
+def slo_import(args: argparse.Namespace, settings: Settings) -> int:
+    """OpenSLO v1 documents -> ``[[slo]]`` tables (TOML) for ``slawatch.toml``."""
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc}") from None
+    toml = from_openslo(text)
+    with output(args.output) as out:
+        out.write(toml)
+    return 0
+
+
+def add_slo_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    p = sub.add_parser("slo", help="objectives as OpenSLO or Sloth documents, and back")
+    verbs = p.add_subparsers(
+        dest="slo_command", required=True, metavar="VERB", help="export or import"
+    )
+    e = verbs.add_parser("export", help="write the objectives as OpenSLO v1 or a Sloth spec")
+    common(e)
+    e.add_argument("--format", choices=("openslo", "sloth"), default="openslo")
+    e.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    e.set_defaults(func=slo_export)
+    i = verbs.add_parser("import", help="read OpenSLO v1 SLO documents into [[slo]] TOML")
+    common(i)
+    i.add_argument("file", type=Path, help="a YAML file of OpenSLO v1 SLO documents")
+    i.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    i.set_defaults(func=slo_import)

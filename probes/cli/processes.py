@@ -22,6 +22,8 @@ def backend_argv(settings: Settings, args: argparse.Namespace | None = None) -> 
             argv[argv.index("--host") + 1] = args.host
         if args.port is not None:
             argv[argv.index("--port") + 1] = str(args.port)
+        if args.backend_db:
+            argv[argv.index("--db") + 1] = args.backend_db
         faults += args.fault
         argv += [a for a in args.backend_args if a != "--"]
     for fault in faults:

@@ -22,9 +22,12 @@ def _duration(text: str, flag: str) -> timedelta:
         raise UsageError(f"{flag}: {exc}") from None
 
 
-def _end_of_minute(moment: datetime) -> datetime:
-    start = moment.replace(second=0, microsecond=0)
-    return start if start == moment else start + timedelta(minutes=1)
+def _not_future(moment: datetime, now: datetime, flag: str) -> None:
+    if moment > now:
+        raise UsageError(
+            f"{flag}: {moment.isoformat()} is in the future (now is {now.isoformat()}); "
+            "a report covers only recorded time"
+        )
 
 
 def resolve_windows(
@@ -39,13 +42,16 @@ def resolve_windows(
         raise UsageError("give --window or --since, not both")
     if not args.window and not args.since:
         raise UsageError("say which window: --window 7d, or --since TIME [--until TIME]")
-    # Reports use whole minutes; without --until the window ends at the end of the
-    # current minute, so the records of the last seconds are in it.
-    until = parse_time(args.until, now, name="until") if args.until else _end_of_minute(now)
+    # Reports use whole minutes, rounded down at the end (``align``): without --until
+    # the window ends at now, so at 12:00:30 it ends at 12:00:00. A window in the
+    # future is refused: it would report "no data" for time not yet recorded.
+    until = parse_time(args.until, now, name="until")
+    _not_future(until, now, "--until")
     if args.window:
         since = until - _duration(args.window, "--window")
     else:
         since = parse_time(args.since, now, name="since")
+        _not_future(since, now, "--since")
     if since >= until:
         raise UsageError(
             f"the window is empty: {since.isoformat()} is not before {until.isoformat()}"

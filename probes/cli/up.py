@@ -1,7 +1,9 @@
 """``slawatch up``: the built-in backend (a child process), the scheduler and the dashboard.
 
-A fresh random token secret and admin token are made at every start and shared
-with the backend through its environment only. A backend that dies is
+The token secret and admin token come from the environment or are made fresh
+and kept in files only this user can read (``probes.cli.secrets``); the backend
+gets them through its environment. Probes whose target is the default one are
+pointed at the backend this command started, wherever it listens. A backend that dies is
 restarted, and its death is stored as an ``incident`` annotation so that the
 gap in the charts has its explanation. Ctrl-C (or SIGTERM) stops all three.
 """
@@ -13,19 +15,22 @@ import contextlib
 import logging
 import os
 import re
-import secrets
 import signal
+import socket
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from probes.alerting.service import Alerting
 from probes.cli.common import open_store
 from probes.cli.ecosystem import metrics
 from probes.cli.processes import backend_argv, dashboard_argv
-from probes.config import Settings
+from probes.cli.secrets import UpSecrets, up_secrets
+from probes.config import DEFAULT_TARGET, Settings
 from probes.errors import StartError
 from probes.records import Annotation
-from probes.results import ResultStore
+from probes.results import ResultStore, safe_url
 from probes.scheduling.scheduler import ProbeScheduler
 
 log = logging.getLogger("slawatch.up")
@@ -53,7 +58,34 @@ async def start_backend(
         proc.kill()
         raise StartError(f"backend did not report listening within {START_TIMEOUT_S:g}s") from None
     code = await proc.wait()
-    raise StartError(f"backend exited with code {code} before listening (port in use?)")
+    raise StartError(
+        f"backend exited with code {code} before listening (port in use? choose another "
+        "with --backend-port or [backend] port)"
+    )
+
+
+def check_port_free(host: str, port: int, flag: str, key: str) -> None:
+    """Refuse a port another process listens on, naming the flag and the config key."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # as the servers do: a port whose old connections linger in TIME_WAIT is free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise StartError(
+                f"{host}:{port} is in use ({exc.strerror}): choose another port with "
+                f"{flag} or {key}"
+            ) from None
+
+
+def follow_backend(settings: Settings, url: str, configured: str = DEFAULT_TARGET) -> Settings:
+    """Point every probe at the default or the configured backend's URL (``configured``)
+    to the backend ``up`` started (``url``): flags and port 0 move it."""
+    follows = {DEFAULT_TARGET, configured}
+    probes = tuple(replace(p, target=url) if p.target in follows else p for p in settings.probes)
+    return replace(settings, probes=probes)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:
@@ -112,9 +144,14 @@ class Supervisor:
 async def run_up(
     settings: Settings, *, config: Path | None, dashboard: bool, metrics_listen: str | None = None
 ) -> int:
-    secret = secrets.token_urlsafe(48)
-    admin = secrets.token_urlsafe(24)
-    env = dict(os.environ, SLAWATCH_JWT_SECRET=secret, SLAWATCH_ADMIN_TOKEN=admin)
+    check_port_free(
+        settings.backend.host, settings.backend.port, "--backend-port", "[backend] port"
+    )
+    if dashboard:
+        d = settings.dashboard
+        check_port_free(d.host, d.port, "--dashboard-port", "[dashboard] port")
+    keys = up_secrets()
+    env = dict(os.environ, **keys.env())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,13 +162,14 @@ async def run_up(
         metrics(store, settings, metrics_listen, "--metrics-listen"),
     ):
         supervisor = Supervisor(settings, store, env)
-        try:
-            url = await supervisor.start()
-        except StartError as exc:
-            print(f"slawatch up: {exc}", file=sys.stderr)
-            return 1
+        url = await supervisor.start()
+        settings = follow_backend(settings, url)
         watcher = loop.create_task(supervisor.watch())
-        scheduler = ProbeScheduler(settings, store, secret, runner=settings.runner)
+        alerts = Alerting(store, settings)
+        alerting_task = loop.create_task(alerts.run())
+        scheduler = ProbeScheduler(
+            settings, store, keys.jwt, runner=settings.runner, on_round=alerts.note_round
+        )
         scheduler.start()
         if dashboard:
             d = settings.dashboard
@@ -139,11 +177,14 @@ async def run_up(
             dash = await asyncio.create_subprocess_exec(
                 *argv, env=env, stdout=asyncio.subprocess.DEVNULL
             )
-        _announce(settings, url, admin, dashboard)
+        _announce(settings, url, keys, dashboard)
         await stop.wait()
         print("\nslawatch up: stopping ...", file=sys.stderr)
         supervisor.stopping = True
         await scheduler.stop()
+        alerting_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await alerting_task
         await stop_process(dash, "dashboard")
         await stop_process(supervisor.proc, "backend")
         watcher.cancel()
@@ -152,17 +193,30 @@ async def run_up(
     return 0
 
 
-def _announce(settings: Settings, url: str, admin: str, dashboard: bool) -> None:
+def _from(where: str, env_text: str, file_text: str) -> str:
+    return env_text if where.startswith("SLAWATCH_") else file_text.format(where)
+
+
+def _announce(settings: Settings, url: str, keys: UpSecrets, dashboard: bool) -> None:
+    """Where everything is, and how another shell uses the secrets (never the secrets)."""
     d = settings.dashboard
+    targets = ", ".join(sorted({p.target for p in settings.probes}))
     lines = [
         f"backend    {url}",
-        f"probes     {len(settings.probes)} probe(s) -> {settings.store.url}",
+        f"probes     {len(settings.probes)} probe(s) against {targets}",
+        f"results    {safe_url(settings.store.url)}",
     ]
     if dashboard:
         lines.append(f"dashboard  http://{d.host}:{d.port}")
     admin_url = url.replace("ws://", "http://").rsplit("/", 1)[0] + "/admin/faults"
+    bearer = _from(keys.admin_from, "$SLAWATCH_ADMIN_TOKEN", "$(cat {})")
     lines.append(
-        f"faults     curl -X PUT -H 'Authorization: Bearer {admin}' "
+        f'faults     curl -X PUT -H "Authorization: Bearer {bearer}" '
         f"-d '{{\"close_1011\": 0.2}}' {admin_url}"
     )
+    secret = _from(keys.jwt_from, "from SLAWATCH_JWT_SECRET", "in {} (readable by you only)")
+    lines.append(f"secrets    token secret {secret}")
+    if not keys.jwt_from.startswith("SLAWATCH_"):
+        gate = f"SLAWATCH_JWT_SECRET_FILE={keys.jwt_from} slawatch probe --target {url} --gate"
+        lines.append(f"gate       {gate}")
     print("slawatch up\n  " + "\n  ".join(lines), flush=True)

@@ -42,6 +42,7 @@ class StreamFindings:
     order_ok: bool = False
     seq_gaps: int = 0  # runs of seq numbers missing below the highest seq seen
     foreign_events: int = 0
+    foreign_users: tuple[str, ...] = ()  # whose events they were (user ids, first seen first)
     malformed: int = 0  # JSON values that are not an object with a string "type"
     agent_run_id: str | None = None
     db_ms: dict[str, float] = field(default_factory=dict)
@@ -146,6 +147,7 @@ def assess(
     events: list[Event] = []
     own: list[tuple[float, dict[str, Any]]] = []
     errors: list[str] = []
+    strangers: list[str] = []
     for ms, m in objects:  # one pass, few calls: this runs once per session at full load
         kind, uid, rid, tid = m["type"], m.get("user_id"), m.get("run_id"), m.get("thread_id")
         foreign = (
@@ -157,6 +159,8 @@ def assess(
         seq = seq if type(seq) is int else None
         ts = float(ts) if type(ts) is float or type(ts) is int else None
         events.append(Event(kind, ms, seq, ts, foreign))
+        if foreign and uid is not None and uid != user_id and str(uid) not in strangers:
+            strangers.append(str(uid))
         if not foreign and rid is not None and rid == run_id:
             own.append((ms, m))
         elif kind == "error":
@@ -170,6 +174,7 @@ def assess(
         order_ok=order_ok(own_messages, expected),
         seq_gaps=seq_gaps([s for _, m in own if type(s := m.get("seq")) is int]),
         foreign_events=sum(e.foreign for e in events),
+        foreign_users=tuple(strangers),
         malformed=len(received) - len(objects),
         agent_run_id=None if run_id is None else str(run_id),
         db_ms=_db_ms(next((m for m in own_messages if m["type"] == RUN_END), None)),
@@ -192,7 +197,10 @@ def _candidates(
         found.setdefault(kind, text + (f" ({close_reason})" if close_reason else ""))
     if findings.foreign_events:
         count = findings.foreign_events
-        found["isolation_breach"] = f"{count} event(s) of another user, thread or run"
+        whose = ", ".join(findings.foreign_users[:3])
+        more = " and others" if len(findings.foreign_users) > 3 else ""
+        source = f" (from {whose}{more})" if whose else ""
+        found["isolation_breach"] = f"{count} event(s) of another user, thread or run{source}"
     if findings.missing_events:
         text = "missing " + ", ".join(findings.missing_events)
         if findings.server_errors:

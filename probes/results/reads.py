@@ -18,7 +18,7 @@ from probes.records import (
     MemorySample,
     RoundResult,
 )
-from probes.results.query import attribute_filters, window
+from probes.results.query import attribute_filters, timings, window
 from probes.results.rows import EXPORT_COLUMNS, export_row, iso, session_record, split
 from probes.results.schema import (
     ROUND_STATUSES,
@@ -132,7 +132,7 @@ def failing_sessions(
     query = (
         select(
             _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
-            _s.close_code, _s.close_reason, _s.http_status, _s.missing_events,
+            _s.close_code, _s.close_reason, _s.http_status, _s.missing_events, _s.auth_mode,
             _s.reason, _s.error,
         )
         .where(*window(sessions, _s.started_at, since, until, filters), _s.outcome != "ok")
@@ -186,3 +186,44 @@ def annotations_between(
             Annotation(row.kind, row.start, row.end, row.text, row.target, row.id)
             for row in conn.execute(query)
         ]
+
+
+def timing_rows(
+    engine: Engine, since: datetime, until: datetime, filters: Filters
+) -> list[dict[str, Any]]:
+    """Every DB timing of rounds started in the window, oldest first, for judging breaches."""
+    t = db_timings.c
+    query = (
+        timings(since, until, filters, with_round=True)
+        .add_columns(t.run_id, rounds.c.probe, t.operation, t.ok, t.server_ms, t.client_ms)
+        .order_by(t.started_at, t.run_id, t.id)
+    )
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def slow_sessions(
+    engine: Engine, since: datetime, until: datetime, filters: Filters, over_ms: float
+) -> list[dict[str, Any]]:
+    """Connected sessions whose first event or completion took over ``over_ms`` or never
+    came, newest first: the candidates ``probes.judging.breaches`` judges for the Live page."""
+    slow = or_(
+        _s.first_event_ms.is_(None),
+        _s.first_event_ms > over_ms,
+        _s.completion_ms.is_(None),
+        _s.completion_ms > over_ms,
+    )
+    query = (
+        select(
+            _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
+            _s.http_status, _s.connect_ms, _s.first_event_ms, _s.completion_ms, _s.outcome,
+            _s.close_code, _s.auth_mode,
+        )
+        .where(
+            *window(sessions, _s.started_at, since, until, filters),
+            _s.http_status.is_(None), _s.connect_ms.is_not(None), slow,
+        )
+        .order_by(_s.started_at.desc(), _s.user_id)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]

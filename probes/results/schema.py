@@ -371,3 +371,46 @@ sli_definitions = Table(
     Column("threshold", Float, primary_key=True),
     Column("operation", String, primary_key=True),
 )
+# Incidents and their notifications (``probes.results.incidents``): each subject's
+# streaks, every incident opened, and the outbox of deliveries (one row per incident,
+# target and event, written before it is sent).
+alert_subjects = Table(
+    "alert_subjects",
+    METADATA,
+    Column("key", String, primary_key=True),
+    Column("bad_streak", Integer, nullable=False),
+    Column("good_streak", Integer, nullable=False),
+    Column("incident_id", String),  # the open incident, NULL if none
+)
+incidents = Table(
+    "incidents",
+    METADATA,
+    Column("id", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("objective", String),
+    Column("probe", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("runner", String, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("opened_at", _TS, nullable=False, index=True),
+    Column("resolved_at", _TS),
+    Column("summary", Text, nullable=False),
+    Column("figures", Text, nullable=False),  # JSON object
+    CheckConstraint("kind IN ('slo', 'rounds')", name="kind"),
+)
+notifications = Table(
+    "notifications",
+    METADATA,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("incident_id", String, _fk("incidents.id"), nullable=False),
+    Column("target", String, nullable=False),  # the [[notify]] name
+    Column("event", String, nullable=False),  # firing, resolved, repeat:N
+    Column("status", String, nullable=False),  # pending, sent, dropped
+    Column("due_at", _TS, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", _TS),
+    Column("last_error", Text, nullable=False),
+    Index(None, "incident_id", "target", "event", unique=True),
+    Index(None, "status", "due_at"),
+    CheckConstraint("status IN ('pending', 'sent', 'dropped')", name="status"),
+)

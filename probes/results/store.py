@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from probes.alerting.incidents import Incident, Subject, Tracked, Transition
 from probes.config import SloSettings
 from probes.errors import RoundNotSaved, StoreError
 from probes.records import Annotation, Filters, RoundResult, RunnerBeat, SliBucket
@@ -18,6 +19,7 @@ from probes.results import (
     damage,
     engine,
     exposition,
+    incidents,
     opening,
     reads,
     retention,
@@ -315,9 +317,9 @@ class ResultStore:
     ) -> list[dict[str, Any]]:
         """Flat session rows for the export, sorted by started_at then user_id.
 
-        Keys: run_id, probe, target, runner, user_id, started_at (ISO 8601, ``Z``),
-        connect_ms, first_event_ms, total_ms, close_code, close_reason, http_status,
-        events (types in arrival order), missing_events, order_ok, foreign_events,
+        Keys: run_id, probe, target, runner, user_id, auth_mode, started_at (ISO 8601,
+        ``Z``), connect_ms, first_event_ms, completion_ms, total_ms, close_code, close_reason,
+        http_status, events (types in arrival order), missing_events, order_ok, foreign_events,
         outcome, reason, error.
         """
         return list(self.iter_sessions(since, until, filters, limit))
@@ -328,9 +330,27 @@ class ResultStore:
         """Failed sessions, newest first, for the on-call view.
 
         Keys: run_id, probe, target, runner, user_id, started_at, close_code,
-        close_reason, http_status, missing_events (list), reason, error.
+        close_reason, http_status, missing_events (list), auth_mode, reason, error.
         """
         return reads.failing_sessions(self._engine, since, until, filters, limit)
+
+    def timing_rows(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
+    ) -> list[dict[str, Any]]:
+        """Every DB timing of rounds started in the window, oldest first.
+
+        Keys: run_id, probe, operation, ok, server_ms, client_ms (for
+        ``probes.judging.breaches``: which round breached a DB objective).
+        """
+        return reads.timing_rows(self._engine, since, until, filters)
+
+    def slow_sessions(
+        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, over_ms: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Connected sessions whose first event or completion took over ``over_ms`` (or never
+        came), newest first. Keys: run_id, probe, target, runner, user_id, started_at,
+        http_status, connect_ms, first_event_ms, completion_ms, outcome, close_code."""
+        return reads.slow_sessions(self._engine, since, until, filters, over_ms)
 
     def round_counts(
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
@@ -459,3 +479,58 @@ class ResultStore:
     def ping(self) -> None:
         """A trivial read; raises when the database cannot answer (``slawatch_store_up``)."""
         exposition.ping(self._engine)
+
+    # --- incidents and the notification outbox ------------------------------------------
+
+    def incident_states(self, subjects: Sequence[Subject]) -> dict[str, Tracked]:
+        """The stored streaks and open incident of each subject (by key)."""
+        return incidents.tracked(self._engine, subjects)
+
+    def save_incidents(
+        self,
+        states: Sequence[Tracked],
+        transitions: Sequence[Transition],
+        planned: Sequence[incidents.Planned],
+    ) -> None:
+        """New subject states, opened/resolved incidents and their outbox rows, atomically."""
+        incidents.save(self._writer, states, transitions, planned)
+
+    def plan_notifications(self, planned: Sequence[incidents.Planned]) -> None:
+        """Add outbox rows unless their (incident, target, event) is already there."""
+        incidents.plan(self._writer, planned)
+
+    def due_notifications(self, now: datetime, limit: int = 50) -> list[incidents.Delivery]:
+        """Pending outbox rows due at ``now``, oldest first."""
+        return incidents.due(self._engine, now, limit)
+
+    def notification_events(
+        self, incident_ids: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """(incident, target) -> {event: status} of the outbox."""
+        return incidents.events_of(self._engine, incident_ids)
+
+    def finish_notification(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        at: datetime | None = None,
+        error: str = "",
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Mark an outbox row sent/dropped, or count a failed try (status 'pending')."""
+        incidents.finish(
+            self._writer, delivery_id, status=status, at=at, error=error, retry_at=retry_at
+        )
+
+    def incidents_between(self, since: datetime, until: datetime) -> list[Incident]:
+        """Incidents open at any time in ``[since, until)``, newest first."""
+        return incidents.incidents_between(self._engine, since, until)
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not resolved yet, oldest first."""
+        return incidents.open_incidents(self._engine)
+
+    def deliveries_sent(self, incident_id: str) -> list[tuple[str, str, int]]:
+        """(target, event, attempts) of an incident's sent notifications, in order."""
+        return incidents.deliveries_sent(self._engine, incident_id)

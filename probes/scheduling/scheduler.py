@@ -142,7 +142,7 @@ class ProbeScheduler:
             # The current slot at once if a round still fits in it, else the next one.
             fits = now - slot_of(now, probe.every_s) + timedelta(seconds=probe.timeout_s)
             self._scheduler.add_job(
-                self.run_probe,
+                self._scheduled_round,
                 IntervalTrigger(seconds=probe.every_s, start_date=EPOCH, timezone=UTC),
                 args=(probe,),
                 id=job_id,
@@ -184,6 +184,18 @@ class ProbeScheduler:
         self._store_thread.shutdown(wait=True)
         await self.watchdog.stop()
         self._beat_thread.shutdown(wait=True)
+
+    async def _scheduled_round(self, probe: ProbeSettings) -> None:
+        """A scheduled slot: ``run_probe``; a round cancelled by ``stop`` ends quietly.
+
+        Stopping cancels the rounds in flight (``stop``); letting the cancellation
+        reach APScheduler would log it as a job failure with a traceback on every
+        Ctrl-C of ``slawatch up`` or ``run``.
+        """
+        try:
+            await self.run_probe(probe)
+        except asyncio.CancelledError:
+            log.info("round of probe %s cancelled: stopping", probe.name)
 
     async def run_probe(self, probe: ProbeSettings) -> RoundResult | None:
         """Take the current slot of ``probe``, run its round, store it, and return it.

@@ -5,8 +5,10 @@ The round only orchestrates: the sessions are ``session``'s, the bad-token check
 ``auth_check``'s, the database round trip ``db_check``'s, the sampling ``memory``'s.
 
 Everything a round does is bounded by ``probe.timeout_s``: sessions still
-running then end as ``timeout`` records. A down target gives a round of
-failed records, never an exception.
+running then end as ``timeout`` records. A target that answers badly gives a
+round of failed records; one that no session could reach at all gives an
+``error`` round ("target unreachable: ..."), whose checks are no data. Never
+an exception.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from probes.records import (
     RoundResult,
     SessionResult,
     round_status,
+    unreachable,
 )
 from probes.round_timing import CLOSE_GRACE_S, MEMORY_RESERVE_S
 from probes.target.auth_check import check_bad_token
@@ -205,6 +208,9 @@ async def run_round(
     samples = await _finish_memory(sampler, stop, deadline)
     sessions = tuple(results)
     db_timings = _ordered((*db, *result_store(sessions))) if probe.db_check else ()
+    why = unreachable(sessions)
+    if why:  # nothing reached the target: the auth and DB checks could not run either
+        auth_check, db_timings = None, ()
     return RoundResult(
         run_id=run_id,
         probe=probe.name,
@@ -212,7 +218,8 @@ async def run_round(
         runner=runner,
         started_at=started_at,
         finished_at=now(),
-        status=round_status(sessions, auth_check, db_timings),
+        status="error" if why else round_status(sessions, auth_check, db_timings),
+        reason=why,
         sessions=sessions,
         auth_check=auth_check,
         db_timings=db_timings,

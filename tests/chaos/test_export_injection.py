@@ -8,12 +8,15 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from websockets.asyncio.server import ServerConnection, serve
 
+from probes.records import RoundResult
 from probes.results import ResultStore
 from tests.cli.conftest import slawatch
 from tests.support.probing import probe_round
@@ -54,6 +57,13 @@ def _assert_inert(text: str, expected_rows: int) -> list[list[str]]:
     return rows
 
 
+def _earlier(r: RoundResult, by: timedelta) -> RoundResult:
+    sessions = tuple(replace(s, started_at=s.started_at - by) for s in r.sessions)
+    return replace(
+        r, started_at=r.started_at - by, finished_at=r.finished_at - by, sessions=sessions
+    )
+
+
 async def test_hostile_texts_are_inert_in_export_and_report_csv(
     hostile_url: str, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -71,8 +81,10 @@ async def test_hostile_texts_are_inert_in_export_and_report_csv(
     # What really happened reached the records, hostile texts and all.
     assert {s.close_reason for s in measured.sessions} == {HOSTILE_REASON}
     assert all(e.type == HOSTILE_TYPE for s in measured.sessions for e in s.events)
+    # A report counts whole past minutes (its end is rounded down, never into the
+    # future): the round is stored as of two minutes ago so the report holds it.
     with ResultStore.open(sqlite_url) as store:
-        store.save_round(measured)
+        store.save_round(_earlier(measured, timedelta(minutes=2)))
     exported = slawatch(
         "export", "sessions", "--format", "csv", "--since", "1h", "--db", sqlite_url
     )

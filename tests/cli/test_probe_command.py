@@ -70,18 +70,26 @@ def test_gate_fails_the_pipeline_when_runs_close_with_1011(
     assert [(r["close_code"], r["reason"]) for r in rows] == [(1011, "closed_abnormally")] * 3
 
 
-def test_a_down_target_is_recorded_as_failed_sessions(
+def test_an_unreachable_target_is_one_line_and_no_objective_is_breached(
     run_slawatch: Run, tmp_path: Path, unused_tcp_port: int
 ) -> None:
     db = f"sqlite:///{tmp_path / 'results.db'}"
     target = f"ws://127.0.0.1:{unused_tcp_port}/ws"
     done = run_slawatch("probe", "--target", target, "--users", "2", "--db", db, "--gate")
-    assert done.returncode == 1
-    assert "connect_error x2" in done.stdout
+    assert done.returncode == 2  # not 1: nothing was breached, nothing could be judged
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"slawatch: --target {target} is unreachable (")
+    assert "1 round stored as error" in lines[0]
+    assert "breached" not in done.stderr and "Traceback" not in done.stderr
+    rounds = json.loads(run_slawatch("export", "rounds", "--db", db).stdout)
+    assert [(r["status"], r["auth_ok"]) for r in rounds] == [("error", None)]
+    assert rounds[0]["reason"].startswith("target unreachable: ")
     rows = json.loads(run_slawatch("export", "sessions", "--db", db).stdout)
     assert [(r["outcome"], r["reason"], r["close_code"]) for r in rows] == [
         ("failed", "connect_error", None)
-    ] * 2
+    ] * 2  # the evidence is kept whole
 
 
 def test_without_a_secret_probe_says_what_is_missing(run_slawatch: Run, tmp_path: Path) -> None:
@@ -143,9 +151,11 @@ def test_csv_export_makes_formula_cells_inert(run_slawatch: Run, tmp_path: Path)
         "target",
         "runner",
         "user_id",
+        "auth_mode",
         "started_at",
         "connect_ms",
         "first_event_ms",
+        "completion_ms",
         "total_ms",
         "close_code",
         "close_reason",

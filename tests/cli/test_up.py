@@ -59,6 +59,7 @@ def test_up_runs_probes_restarts_a_dead_backend_and_stops_cleanly(tmp_path: Path
     up = subprocess.Popen(
         [str(SLAWATCH), "up", "--no-dashboard", "--config", str(config)],
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

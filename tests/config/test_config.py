@@ -139,3 +139,27 @@ def test_digest_is_the_sha256_of_the_exact_text() -> None:
     assert parse_settings(text).digest == digest  # the same file, the same digest
     # the same settings written differently are another file: the digest names the text
     assert parse_settings("runner = 'a' # eu\n").digest != digest
+
+
+def test_without_a_file_the_digest_is_of_the_effective_settings(tmp_path: Path) -> None:
+    defaults = parse_settings("")
+    assert defaults.origin == "defaults (no file)"
+    assert defaults.digest != hashlib.sha256(b"").hexdigest()
+    assert defaults.digest_basis == "the effective default settings"
+    path = tmp_path / "slawatch.toml"
+    path.write_text("runner = 'eu-1'\n")
+    loaded = config.load_settings(path)
+    assert (loaded.origin, loaded.digest_basis) == (str(path), "the config text")
+    assert loaded.digest == hashlib.sha256(b"runner = 'eu-1'\n").hexdigest()
+
+
+def test_the_default_probe_follows_the_backends_address() -> None:
+    moved = parse_settings("[backend]\nport = 18765\n")
+    assert [p.target for p in moved.probes] == ["ws://127.0.0.1:18765/ws"]
+    own = parse_settings('[backend]\nport = 18765\n[[probes]]\ntarget = "ws://h:1/ws"\n')
+    assert [p.target for p in own.probes] == ["ws://h:1/ws"]  # a probe's own target stays
+
+
+def test_a_probe_without_a_target_probes_the_configured_backend() -> None:
+    settings = parse_settings("[backend]\nport = 18790\n[[probes]]\nusers = 2\n")
+    assert [p.target for p in settings.probes] == ["ws://127.0.0.1:18790/ws"]

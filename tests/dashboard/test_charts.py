@@ -219,7 +219,7 @@ def test_percent_rounds_down_so_a_breach_never_reads_as_met(value: float | None,
     [
         (1.0, 0.0, "100.0 %", "0.00x"),
         (0.25, 0.75, "25.0 %", "0.75x"),
-        (-999.0, 1000.0, "exhausted (1,000.0x spent)", "1000.00x"),
+        (-999.0, 1000.0, "exhausted", "1,000.00x"),
         (-math.inf, math.inf, "exhausted (no bad event allowed)", "∞"),
         (None, None, "—", "—"),
     ],

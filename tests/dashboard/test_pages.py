@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from probes.results import ResultStore
+from tests.cli.conftest import RELAXED
 
 from .conftest import PAGES, AppFactory, Seeded
 
@@ -88,13 +89,18 @@ def test_live_isolation_tile_reads_breached_after_cross_talk(
     assert "objectives breached" in at.error[0].value
 
 
-def test_live_isolation_tile_reads_met_on_a_clean_run(app: AppFactory, seeded: Seeded) -> None:
-    at = run(app(seeded.clean))
+def test_live_isolation_tile_reads_met_on_a_clean_run(
+    app: AppFactory, seeded: Seeded, tmp_path: Path
+) -> None:
+    # thresholds no loaded test machine misses: this is about a clean run, not its speed
+    config = tmp_path / "relaxed.toml"
+    config.write_text(RELAXED)
+    at = run(app(seeded.clean, config=config))
     assert "met" in tile(at, "isolation")
     at = run(at)  # a refresh redraws the tiles in place, never twice
     assert "met" in tile(at, "isolation")
     assert "met" in tile(at, "session-success")
-    assert "No failed session in the last hour" in page_text(at)
+    assert "No session failed or breached an objective in the last hour" in page_text(at)
     assert "Every session, the bad-token check and the database check passed" in page_text(at)
 
 

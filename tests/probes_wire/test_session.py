@@ -142,7 +142,7 @@ FAULTS = [
         True,
         0,
         1,
-        "isolation_breach: 1 event(s) of another user, thread or run",
+        "isolation_breach: 1 event(s) of another user, thread or run (from intruder)",
     ),
     (
         "foreign_run",

@@ -58,7 +58,7 @@ def test_filters_narrow_the_records(flags: list[str], capsys: pytest.CaptureFixt
             "json",
             "--probe",
             "other",
-            "--filter-runner",
+            "--runner",
             "local",
         ]
     )

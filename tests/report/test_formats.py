@@ -109,7 +109,7 @@ def test_html_is_one_document_in_the_issue_order(hostile: Report) -> None:
         "Verdict: FAIL",
         "<h2>Objectives",
         "<h2>Charts",
-        "<h2>Failing rounds",
+        "<h2>Failing and breaching rounds",
         "<h2>Maintenance windows",
         "<h2>How each figure",
         "<h2>Facts of this report",

@@ -2,11 +2,13 @@
 
 The built-in backend runs as a child process on port 0; ``slawatch probe --gate``
 stores two rounds against it; ``slawatch report --format json`` then reads the
-same database. Both go through ``probes.judging.evaluation.evaluate_window``.
+same database (built in-process at the minute's end, see ``gate_then_report``).
+Both go through ``probes.judging.evaluation.evaluate_window``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -14,12 +16,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dashboard.report.model import build_report
+from dashboard.report.render import render
+from probes.cli.report import resolve_windows
+from probes.config import StoreSettings, load_settings
+from probes.results import ResultStore
 
 BIN = Path(sys.executable).parent
 SECRET = "report-e2e-secret-0123456789abcdef0123"  # >= 32 bytes
@@ -139,18 +147,25 @@ def gate_then_report(folder: Path, faults: tuple[str, ...], window: str | None) 
     assert gate.returncode in (0, 1), gate.stderr
     verdict = VERDICT.search(gate.stdout)
     assert verdict, gate.stdout
-    until = ["--until", _minute(finished, True).isoformat()]
-    span = ["--window", window] if window else ["--since", _minute(started, False).isoformat()]
-    report = subprocess.run(
-        [str(BIN / "slawatch"), "report", *span, *until, "--format", "json", *common],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=folder,
-        timeout=90,
+    # The report refuses a window ending in the future, and the rounds are in the
+    # minute under way: so it is built as `slawatch report` builds it, at the "now"
+    # of the minute's end (the report's own clock is its only input not from the store).
+    end = _minute(finished, True)
+    flags = argparse.Namespace(
+        window=window,
+        since=None if window else _minute(started, False).isoformat(),
+        until=end.isoformat(),
+        baseline_window=None,
+        baseline_since=None,
+        baseline_until=None,
     )
-    assert report.returncode == 0, report.stderr
-    return Run(gate.returncode, verdict.group(1), json.loads(report.stdout))
+    since, until, _ = resolve_windows(flags, end)
+    settings = replace(
+        load_settings(config), store=StoreSettings(f"sqlite:///{folder / 'results.db'}")
+    )
+    with ResultStore.open(settings.store.url) as store:
+        report = build_report(store, settings, since=since, until=until, now=end)
+    return Run(gate.returncode, verdict.group(1), json.loads(render(report, "json")))
 
 
 @pytest.fixture(scope="module")

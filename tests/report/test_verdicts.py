@@ -135,5 +135,6 @@ def test_every_round_status_is_counted(store: ResultStore) -> None:
     save(store, rounds)
     built = report(store)
     assert built.evaluation.rounds == {"passed": 5, "failed": 0, "error": 0, "skipped": 1}
-    assert "6 rounds (5 passed, 0 failed, 0 error, 1 skipped)" in render(built, "md").decode()
+    text = "6 rounds (5 passed, 0 breaching, 0 failed, 0 error, 1 skipped)"
+    assert text in render(built, "md").decode()
     assert built.verdict == "INSUFFICIENT DATA"  # 5 of 6 scheduled rounds have data

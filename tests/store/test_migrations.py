@@ -39,6 +39,9 @@ TABLES = {
     "schedule_slots",
     "histograms",
     "sli_definitions",
+    "alert_subjects",
+    "incidents",
+    "notifications",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
@@ -50,6 +53,9 @@ LATER_TABLES = {
     "schedule_slots",
     "histograms",
     "sli_definitions",
+    "alert_subjects",
+    "incidents",
+    "notifications",
 }
 HEAD = engine.head_revision()
 

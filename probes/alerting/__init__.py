@@ -1,0 +1,1 @@
+"""Incidents and notifications: pure judgement, planning, payloads, and delivery."""
