@@ -34,14 +34,13 @@ def frame(incidents: list[Incident]) -> pd.DataFrame:
             "summary": i.summary,
             "incident_id": i.id,
         }
-        for i in sorted(
-            incidents, key=lambda i: (i.resolved_at is not None, -i.opened_at.timestamp())
-        )
+        for i in sorted(incidents, key=_open_first)
     ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _open_first(i: Incident) -> tuple[bool, float]:
+    """Sort key: open incidents first, then the newest opened."""
     return (i.resolved_at is not None, -i.opened_at.timestamp())
 
 
