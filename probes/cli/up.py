@@ -93,6 +93,17 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
+async def start_dashboard(argv: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Start the dashboard so that it stops by itself if this process dies without stopping
+    it (SIGKILL): ``probes.cli.guard`` gives it the parent-death watch the backend has."""
+    assert argv[1] == "-m", argv  # python -m streamlit ...: the guard runs that module
+    guarded = [argv[0], "-m", "probes.cli.guard", str(os.getpid()), *argv[2:]]
+    # Its own session and process group, as the backend: `up` stops it, in order.
+    return await asyncio.create_subprocess_exec(
+        *guarded, env=env, stdout=asyncio.subprocess.DEVNULL, start_new_session=True
+    )
+
+
 async def stop_process(proc: asyncio.subprocess.Process | None, name: str) -> None:
     """SIGTERM, then SIGKILL if it has not exited within 10 s."""
     if proc is None or proc.returncode is not None:
@@ -173,10 +184,7 @@ async def run_up(
         scheduler.start()
         if dashboard:
             d = settings.dashboard
-            argv = dashboard_argv(settings, config, d.host, d.port)
-            dash = await asyncio.create_subprocess_exec(
-                *argv, env=env, stdout=asyncio.subprocess.DEVNULL
-            )
+            dash = await start_dashboard(dashboard_argv(settings, config, d.host, d.port), env)
         _announce(settings, url, keys, dashboard)
         await stop.wait()
         print("\nslawatch up: stopping ...", file=sys.stderr)
