@@ -13,6 +13,15 @@ the work one client can make the server do:
   up to `bytes_burst`; each reply is charged when sent (it may go into
   debt), and while the bucket is in debt new requests are refused.
 
+Because a reply is charged only when it is sent, requests that run at the
+same time would all pass the check before the first is charged (eight
+pipelined `get_thread`s, the in-flight limit, cost eight large replies).
+So the heavy reads of one user (`get_thread`: its cost is the thread's
+size) run one at a time (`UserBudget.heavy`, across the user's
+connections), and each checks the reply budget only once the one before
+has been charged: one user never has more than one large reply in the
+making, and never goes further into debt than one reply.
+
 Refusals count towards `--bad-request-limit`, so a client that keeps
 pushing is closed with 1008. The buckets belong to the user (the token's
 `sub`), not to the connection, so reconnecting does not refill them; a
@@ -21,6 +30,7 @@ bucket that is full again is forgotten, so the table stays small.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,15 +70,22 @@ class UserBudget:
     requests: _Bucket
     replies: _Bucket
     clock: Clock
+    heavy: asyncio.Lock = field(default_factory=asyncio.Lock)  # one large reply at a time
+
+    def in_debt(self) -> str | None:
+        """The refusal's message while the reply bucket is in debt, else None."""
+        self.replies.refill(self.clock())
+        if self.replies.tokens < 0:
+            kib = self.replies.rate / 1024
+            return f"too much reply data (limit {kib:g} KiB per second)"
+        return None
 
     def admit(self) -> str | None:
         """Take one request token; the refusal's message when the user is over a limit."""
         now = self.clock()
         self.requests.refill(now)
-        self.replies.refill(now)
-        if self.replies.tokens < 0:
-            kib = self.replies.rate / 1024
-            return f"too much reply data (limit {kib:g} KiB per second)"
+        if (debt := self.in_debt()) is not None:
+            return debt
         if self.requests.tokens < 1:
             return f"too many requests (limit {self.requests.rate:g} per second)"
         self.requests.tokens -= 1
@@ -109,8 +126,9 @@ class Budgets:
         return found
 
     def _sweep(self, now: float) -> None:
-        """Forget budgets that have refilled: they equal a fresh one."""
+        """Forget budgets that have refilled (they equal a fresh one) and are not reading."""
         for user_id, user in list(self._users.items()):
-            if user.requests.full_at() <= now and user.replies.full_at() <= now:
+            idle = not user.heavy.locked()
+            if idle and user.requests.full_at() <= now and user.replies.full_at() <= now:
                 del self._users[user_id]
         self._next_sweep = now + 10.0

@@ -106,9 +106,11 @@ class Outbox:
         self._on_slow = on_slow
         self._on_send = on_send
 
-    async def send(self, payload: str) -> None:
-        """Send one frame; a client that cannot keep up gets `on_slow` instead."""
-        self._on_send(len(payload))
+    async def send(self, payload: str, *, charged: bool = False) -> None:
+        """Send one frame; a client that cannot keep up gets `on_slow` instead.
+        The frame is charged to the user's reply budget unless it already was."""
+        if not charged:
+            self._on_send(len(payload))
         transport = self._ws.transport
         buffered = transport.get_write_buffer_size()
         if buffered > self._limits.send_buffer_bytes:
@@ -201,7 +203,10 @@ class Session:
 
     async def _refuse(self, exc: RequestError) -> bool:
         self._bad_in_row += 1
-        await self.emit(error(exc.ref, exc.code, exc.message))
+        try:
+            await self.emit(error(exc.ref, exc.code, exc.message))
+        except ConnectionClosed:  # closed meanwhile (a slow reader): frames still buffered
+            return False
         if self._bad_in_row >= self._limits.bad_request_limit:
             await self.close(POLICY_VIOLATION, "too many bad requests")
             return False
@@ -243,30 +248,51 @@ class Session:
                       count=stored.value, db_ms=stored.db_ms)
             )  # fmt: skip
         else:
-            view = await store.get_thread(user, request.thread_id)
+            await self._get_thread(request.id, request.thread_id)
+
+    async def _get_thread(self, ref: str, thread_id: str) -> None:
+        """A thread's whole content: one at a time per user, each charged before the next
+        starts (`backend.limits`), so pipelined reads cannot overdraw the reply budget."""
+        budget = self._services.budgets.of(self.user_id)
+        async with budget.heavy:
+            if (debt := budget.in_debt()) is not None:
+                raise RequestError("rate_limited", debt, ref)
+            view = await self._services.store.get_thread(self.user_id, thread_id)
             thread = view.value
-            await self.emit(
-                reply("thread", request.id, thread_id=thread.thread_id, title=thread.title,
+            payload = await self._prepare(
+                reply("thread", ref, thread_id=thread.thread_id, title=thread.title,
                       messages=list(thread.messages), results=list(thread.results),
                       db_ms=view.db_ms)
             )  # fmt: skip
+            if payload is None:
+                return
+            budget.charge(len(payload))  # before the user's next read may start
+        # Sent outside the lock: a client that does not read is met by the next send's
+        # full buffer (slow reader), not left holding its user's reads for the timeout.
+        await self._outbox.send(payload, charged=True)
 
     async def emit(self, message: dict[str, Any]) -> None:
         """Send one server message, subject to the drop/delay/cross-talk faults."""
+        payload = await self._prepare(message)
+        if payload is not None:
+            await self._outbox.send(payload)
+
+    async def _prepare(self, message: dict[str, Any]) -> str | None:
+        """The frame to send (after the delay/drop/cross-talk faults), or None if dropped."""
         faults, rng = self._services.faults.current, self._services.faults.rng
         kind = message["type"]
         delay = send_delay_ms(faults, kind)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
         if should_drop(faults, rng, kind):
-            return
+            return None
         message["ts"] = now_ms()
         payload = encode(message)
         if faults.cross_talk > 0:
             victim = cross_talk_victim(faults, rng, self._services.peers.others(self))
             if victim is not None:
                 victim.deliver_soon(payload)
-        await self._outbox.send(payload)
+        return payload
 
     def deliver_soon(self, payload: str) -> None:
         """Queue a frame from elsewhere (cross-talk) without waiting for it."""

@@ -4,15 +4,24 @@ Starts `python -m backend` (its own temp database) twice: with its default
 per-user budgets, and with them lifted (`--request-rate` and
 `--reply-rate-kib` huge: what the backend did before it had them). Against
 each, `--users` well-behaved users hold one connection each and chat in a
-loop (send a `chat`, read until `agent_completed`), first alone, then while
+loop (send a `chat`, read until `agent_completed`, think `--think-ms`, so
+each stays well under its request budget), first alone, then while
 `--abusers` authenticated clients, each owning a large thread (`--messages`
 messages), send `get_thread` on it every `--pace-ms` (10) and never read (the
 websockets client stops reading once 16 messages wait, so TCP pushes back),
-reconnecting whenever they are closed. Prints the well-behaved users'
-completion time p50/p95 (statistics.quantiles) for each of the four runs,
-and what the abusers got. Usage:
+reconnecting whenever they are closed. The abusers run in a process of their
+own, so their client-side work does not delay the well-behaved users' event
+loop (it still shares the machine's cores with the backend).
 
-    .venv/bin/python bench/abuse.py [--users 20] [--abusers 10] [--seconds 10]
+The four conditions are run `--repeats` times, interleaved (alone and
+attacked, one backend then the other, in each repeat) so that the
+machine's noise hits all of them alike; it prints each run and then, per
+condition, the median over the repeats of the completion p50/p95
+(statistics.quantiles) and the attacked/alone ratio of the medians. A
+well-behaved chat answered with an `error` (a refusal) is counted apart,
+never as a completion. Usage:
+
+    .venv/bin/python bench/abuse.py [--users 20] [--abusers 10] [--seconds 10] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -21,12 +30,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 
 from backend_cost import SECRET, backend_process  # bench/backend_cost.py
 from websockets.asyncio.client import ClientConnection, connect
@@ -97,29 +108,96 @@ async def abuser(
             await asyncio.sleep(0.05)
 
 
-async def user_loop(url: str, user: str, stop: asyncio.Event, times: list[float]) -> None:
-    """Chat in a loop; append each completion time (ms) to `times`."""
+async def user_loop(
+    url: str, user: str, stop: asyncio.Event, times: list[float], refused: list[int], think_s: float
+) -> None:
+    """Chat in a loop; append each completion time (ms) to `times`, count refusals."""
     async with _connect(url, user) as ws:
         index = 0
         while not stop.is_set():
             index += 1
             started = time.perf_counter()
             await ws.send(json.dumps({"type": "chat", "id": f"c{index}", "text": "what is 2 + 3?"}))
-            while json.loads(await ws.recv()).get("type") not in ("agent_completed", "error"):
+            while (kind := json.loads(await ws.recv()).get("type")) not in (
+                "agent_completed",
+                "error",
+            ):
                 pass
-            times.append((time.perf_counter() - started) * 1000.0)
+            if kind == "error":
+                refused[0] += 1
+            else:
+                times.append((time.perf_counter() - started) * 1000.0)
+            await asyncio.sleep(think_s)
 
 
-async def measure(url: str, args: argparse.Namespace, threads: list[str] | None) -> str:
-    """One run: well-behaved users (and abusers when `threads`); a table row's cells."""
-    stop, times, tally = asyncio.Event(), [], AbuseTally()
+async def _abuse(url: str, threads: list[str], seconds: float, pace_s: float) -> AbuseTally:
+    stop, tally = asyncio.Event(), AbuseTally()
     tasks = [
-        asyncio.create_task(abuser(url, f"abuser-{i}", thread, stop, tally, args.pace_ms / 1000))
-        for i, thread in enumerate(threads or [])
+        asyncio.create_task(abuser(url, f"abuser-{i}", thread, stop, tally, pace_s))
+        for i, thread in enumerate(threads)
     ]
-    await asyncio.sleep(0.5 if threads else 0)  # let the abuse start
-    tasks += [
-        asyncio.create_task(user_loop(url, f"user-{i}", stop, times)) for i in range(args.users)
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait(tasks, timeout=30)
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    return tally
+
+
+def abuse_process(
+    url: str, threads: list[str], seconds: float, pace_s: float, out: Queue[AbuseTally]
+) -> None:
+    """The abusers, in a process of their own: their tally goes back through `out`."""
+    out.put(asyncio.run(_abuse(url, threads, seconds, pace_s)))
+
+
+@dataclass
+class Run:
+    """One measured run: completion times (ms), refusals, and the abusers' tally."""
+
+    times: list[float]
+    refused: int
+    tally: AbuseTally | None
+
+    @property
+    def p50(self) -> float:
+        return statistics.quantiles(self.times, n=100)[49]
+
+    @property
+    def p95(self) -> float:
+        return statistics.quantiles(self.times, n=100)[94]
+
+    def row(self, label: str, abuse: str) -> str:
+        t = self.tally
+        closes = ", ".join(f"{n}x {why}" for why, n in t.closes.most_common(3)) if t else ""
+        abusers = (
+            f"{t.sent} sent, {t.connections} connections, closes: {closes or '-'}" if t else ""
+        )
+        return (
+            f"| {label} | {abuse} | {len(self.times)} | {self.refused} | {self.p50:.1f} "
+            f"| {self.p95:.1f} | {abusers} |"
+        )
+
+
+async def measure(url: str, args: argparse.Namespace, threads: list[str] | None) -> Run:
+    """One run: well-behaved users, with the abusers' process running when `threads`."""
+    stop, times, refused = asyncio.Event(), [], [0]
+    abusers = None
+    if threads:
+        context = multiprocessing.get_context("spawn")
+        out: Queue[AbuseTally] = context.Queue()
+        abusers = context.Process(
+            target=abuse_process,
+            args=(url, threads, args.seconds + 1.0, args.pace_ms / 1000, out),
+        )
+        abusers.start()
+        await asyncio.sleep(1.0)  # the process starts and the abuse begins
+    think_s = args.think_ms / 1000
+    tasks = [
+        asyncio.create_task(user_loop(url, f"user-{i}", stop, times, refused, think_s))
+        for i in range(args.users)
     ]
     await asyncio.sleep(args.seconds)
     stop.set()
@@ -128,24 +206,14 @@ async def measure(url: str, args: argparse.Namespace, threads: list[str] | None)
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
-    cuts = statistics.quantiles(times, n=100)
-    closes = ", ".join(f"{n}x {why}" for why, n in tally.closes.most_common(3)) or "-"
-    abuse = (
-        f"{tally.sent} sent, {tally.connections} connections, closes: {closes}" if threads else ""
-    )
-    return f"{len(times)} | {cuts[49]:.1f} | {cuts[94]:.1f} | {abuse}"
+    tally = None
+    if abusers is not None:
+        tally = await asyncio.to_thread(out.get, True, 60)
+        abusers.join(30)
+    return Run(times, refused[0], tally)
 
 
-async def run(args: argparse.Namespace, label: str, extra: tuple[str, ...]) -> None:
-    argv = ("--step-delay-ms", "5", "--max-connections", "5000", *extra)
-    async with backend_process(*argv) as (_pid, url):
-        threads = [
-            await large_thread(url, f"abuser-{i}", args.messages) for i in range(args.abusers)
-        ]
-        alone = await measure(url, args, None)
-        print(f"| {label} | none | {alone} |", flush=True)
-        attacked = await measure(url, args, threads)
-        print(f"| {label} | {args.abusers} abusers | {attacked} |", flush=True)
+CONDITIONS = (("budgets lifted", UNLIMITED), ("default budgets", ()))
 
 
 async def main() -> None:
@@ -155,13 +223,42 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pace-ms", type=float, default=10.0, help="between an abuser's sends")
+    parser.add_argument("--think-ms", type=float, default=100.0, help="between a user's chats")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds of all runs")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print("| backend | abuse | chats | p50 ms | p95 ms | abusers |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
-    await run(args, "budgets lifted", UNLIMITED)
-    await run(args, "default budgets", ())
+    print("| backend | abuse | chats | refused | p50 ms | p95 ms | abusers |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    argv = ("--step-delay-ms", "5", "--max-connections", "5000")
+    runs: dict[tuple[str, bool], list[Run]] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        backends = []
+        for label, extra in CONDITIONS:
+            _pid, url = await stack.enter_async_context(backend_process(*argv, *extra))
+            threads = [
+                await large_thread(url, f"abuser-{i}", args.messages) for i in range(args.abusers)
+            ]
+            backends.append((label, url, threads))
+        for _ in range(args.repeats):
+            for label, url, threads in backends:
+                for attacked in (False, True):
+                    run = await measure(url, args, threads if attacked else None)
+                    runs.setdefault((label, attacked), []).append(run)
+                    abuse = f"{args.abusers} abusers" if attacked else "none"
+                    print(run.row(label, abuse), flush=True)
+    print(f"\nmedians over {args.repeats} repeat(s), load average {os.getloadavg()[0]:.1f}:")
+    print("| backend | p95 alone ms | p95 with abusers ms | ratio | p50 alone / with ms |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for label, _extra in CONDITIONS:
+        alone, hit = runs[(label, False)], runs[(label, True)]
+        p95a = statistics.median(r.p95 for r in alone)
+        p95h = statistics.median(r.p95 for r in hit)
+        p50a = statistics.median(r.p50 for r in alone)
+        p50h = statistics.median(r.p50 for r in hit)
+        print(
+            f"| {label} | {p95a:.1f} | {p95h:.1f} | {p95h / p95a:.2f} | {p50a:.1f} / {p50h:.1f} |"
+        )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -8,6 +8,7 @@ requests, never time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -101,3 +102,39 @@ def test_budgets_refill_and_forget_users_that_are_full_again() -> None:
     budgets.of("bob")
     assert len(budgets) == 1, "alice's refilled budget was forgotten"
     assert budgets.of("alice").admit() is None
+
+
+@pytest.mark.asyncio
+async def test_pipelined_thread_reads_cannot_overdraw_the_reply_budget(
+    config: BackendConfig, start: Any, users: Any, ask: Any
+) -> None:
+    """Eight `get_thread`s sent at once (the in-flight limit) are read one at a time per
+    user, each after the one before was charged: past the burst they are refused, where
+    before all eight passed the check before the first reply was charged."""
+    limits = {"reply_kib_rate": NO_REFILL, "reply_kib_burst": 150.0, "bad_request_limit": 100}
+    async with start(config, **limits) as srv:
+        users.url = srv.url
+        ws = await users.connect("reader")
+        thread = (await ask(ws, {"type": "create_thread", "id": "t"}))["thread_id"]
+        batch = {"type": "post_messages", "id": "p", "thread_id": thread}
+        for part in ("a", "b"):  # a ~100 KB thread
+            await ask(ws, {**batch, "id": part, "messages": [part * 1000] * 50})
+        for i in range(8):
+            await ws.send(json.dumps({"type": "get_thread", "id": f"g{i}", "thread_id": thread}))
+        replies = {r["ref"]: r for r in await _replies(ws, 8)}
+        # 150 KiB of burst: the first reply (~100 KB) leaves credit, the second goes into
+        # debt, every later one is refused without reading the thread
+        assert [replies[f"g{i}"]["type"] for i in range(8)] == ["thread"] * 2 + ["error"] * 6
+        assert {replies[f"g{i}"]["code"] for i in range(2, 8)} == {"rate_limited"}
+        other = await users.connect("bystander")
+        assert (await ask(other, {"type": "create_thread", "id": "y"}))["type"] == "thread_created"
+
+
+def test_a_user_reading_a_thread_is_not_forgotten() -> None:
+    now = [0.0]
+    budgets = Budgets(Budget(), lambda: now[0])
+    alice = budgets.of("alice")
+    asyncio.run(alice.heavy.acquire())
+    now[0] = 100.0
+    budgets.of("bob")  # sweeps: alice's buckets are full, but she is reading
+    assert budgets.of("alice") is alice

@@ -124,7 +124,10 @@ async def test_slow_reader_is_closed_1008_and_holds_nobody_up(
     run_chat: Any,
     complete: Any,
 ) -> None:
-    async with start(config, send_buffer_bytes=256 * 1024, max_inflight=32) as srv:
+    # The reply budget lifted: ~9 MB for one user is what it refuses, and the slow-reader
+    # close is what must catch a client that stops reading within its budget.
+    lifted = {"reply_kib_rate": 1e9, "reply_kib_burst": 1e9}
+    async with start(config, send_buffer_bytes=256 * 1024, max_inflight=32, **lifted) as srv:
         users.url = srv.url
         slow = await raw_client(srv.host, srv.port, token("slow"), rcvbuf=4096)
         thread_id = await _fill_a_big_thread(slow)
