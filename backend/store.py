@@ -1,7 +1,11 @@
 """Timed access to the backend database for the event loop: a read pool and one writer.
 
 Reads run in a thread pool (never on the event loop), each in its own
-transaction. Writes (new threads, message batches, run results) go through
+transaction; whole-thread reads (`get_thread`, as large as the thread) have
+a pool of their own with one thread: many of them at once would hold the
+interpreter lock in turns against the event loop and queue the small reads
+of everyone else's chats behind them (the abusers of issue 10.7), so they
+wait for each other instead. Writes (new threads, message batches, run results) go through
 one queue to one writer thread, with group commit: whatever is queued while
 a write transaction runs is written together in the next one (`BEGIN
 IMMEDIATE`, one commit, one thread hop). So there is never more than one
@@ -32,6 +36,7 @@ from backend import database
 from backend.database import RunRecord, StoreError, ThreadView
 
 T = TypeVar("T")
+BULK_WORKERS = 1  # threads for whole-thread reads (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,10 @@ class Store:
     """The backend's database as awaitable, timed operations."""
 
     def __init__(self, path: Path, *, workers: int = 8, delay_ms: Callable[[str], float]) -> None:
-        self._engine = database.open_engine(path, pool_size=workers)
+        self._engine = database.open_engine(path, pool_size=workers + BULK_WORKERS)
         self._writer_engine = self._engine.execution_options(sqlite_begin="IMMEDIATE")
         self._readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store-read")
+        self._bulk = ThreadPoolExecutor(max_workers=BULK_WORKERS, thread_name_prefix="store-bulk")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
         self._delay_ms = delay_ms
         self._writes = _GroupCommit(self)
@@ -66,6 +72,7 @@ class Store:
         """Stop the threads (waiting for running operations) and close connections."""
         self._writer.shutdown(wait=True, cancel_futures=True)
         self._readers.shutdown(wait=True, cancel_futures=True)
+        self._bulk.shutdown(wait=True, cancel_futures=True)
         self._engine.dispose()
 
     async def _delay(self, operation: str) -> None:
@@ -73,11 +80,14 @@ class Store:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
 
-    async def _read(self, operation: str, work: Callable[[Connection], T]) -> Timed[T]:
+    async def _read(
+        self, operation: str, work: Callable[[Connection], T], *, bulk: bool = False
+    ) -> Timed[T]:
         started = time.perf_counter()
         await self._delay(operation)
         loop = asyncio.get_running_loop()
-        value = await loop.run_in_executor(self._readers, self._read_transaction, work)
+        pool = self._bulk if bulk else self._readers
+        value = await loop.run_in_executor(pool, self._read_transaction, work)
         return Timed(value, _ms_since(started))
 
     def _read_transaction(self, work: Callable[[Connection], T]) -> T:
@@ -121,7 +131,7 @@ class Store:
     async def get_thread(self, user_id: str, thread_id: str) -> Timed[ThreadView]:
         """The thread with its messages and results, for its owner only."""
         work = partial(database.thread_view, user_id=user_id, thread_id=thread_id)
-        return await self._read("data_retrieval", work)
+        return await self._read("data_retrieval", work, bulk=True)
 
     async def search_messages(
         self, user_id: str, terms: Sequence[str], limit: int = 5

@@ -11,7 +11,10 @@ messages), send `get_thread` on it every `--pace-ms` (10) and never read (the
 websockets client stops reading once 16 messages wait, so TCP pushes back),
 reconnecting whenever they are closed. The abusers run in a process of their
 own, so their client-side work does not delay the well-behaved users' event
-loop (it still shares the machine's cores with the backend).
+loop, at `--abuser-nice` (19): on this one machine their own CPU would
+otherwise be taken from the backend, where real abusers spend theirs on
+their own machines. Each run also reports the backend's CPU seconds (user +
+system, psutil): what the abuse cost the server.
 
 The four conditions are run `--repeats` times, interleaved (alone and
 attacked, one backend then the other, in each repeat) so that the
@@ -39,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 
+import psutil
 from backend_cost import SECRET, backend_process  # bench/backend_cost.py
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -147,9 +151,10 @@ async def _abuse(url: str, threads: list[str], seconds: float, pace_s: float) ->
 
 
 def abuse_process(
-    url: str, threads: list[str], seconds: float, pace_s: float, out: Queue[AbuseTally]
+    url: str, threads: list[str], seconds: float, pace_s: float, nice: int, out: Queue[AbuseTally]
 ) -> None:
     """The abusers, in a process of their own: their tally goes back through `out`."""
+    os.nice(nice)
     out.put(asyncio.run(_abuse(url, threads, seconds, pace_s)))
 
 
@@ -160,6 +165,7 @@ class Run:
     times: list[float]
     refused: int
     tally: AbuseTally | None
+    cpu_s: float  # the backend's CPU time during the run
 
     @property
     def p50(self) -> float:
@@ -177,20 +183,26 @@ class Run:
         )
         return (
             f"| {label} | {abuse} | {len(self.times)} | {self.refused} | {self.p50:.1f} "
-            f"| {self.p95:.1f} | {abusers} |"
+            f"| {self.p95:.1f} | {self.cpu_s:.1f} | {abusers} |"
         )
 
 
-async def measure(url: str, args: argparse.Namespace, threads: list[str] | None) -> Run:
+def cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure(pid: int, url: str, args: argparse.Namespace, threads: list[str] | None) -> Run:
     """One run: well-behaved users, with the abusers' process running when `threads`."""
     stop, times, refused = asyncio.Event(), [], [0]
+    cpu_before = cpu_s(pid)
     abusers = None
     if threads:
         context = multiprocessing.get_context("spawn")
         out: Queue[AbuseTally] = context.Queue()
         abusers = context.Process(
             target=abuse_process,
-            args=(url, threads, args.seconds + 1.0, args.pace_ms / 1000, out),
+            args=(url, threads, args.seconds + 1.0, args.pace_ms / 1000, args.abuser_nice, out),
         )
         abusers.start()
         await asyncio.sleep(1.0)  # the process starts and the abuse begins
@@ -206,11 +218,12 @@ async def measure(url: str, args: argparse.Namespace, threads: list[str] | None)
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
+    cpu = cpu_s(pid) - cpu_before
     tally = None
     if abusers is not None:
         tally = await asyncio.to_thread(out.get, True, 60)
         abusers.join(30)
-    return Run(times, refused[0], tally)
+    return Run(times, refused[0], tally, cpu)
 
 
 CONDITIONS = (("budgets lifted", UNLIMITED), ("default budgets", ()))
@@ -225,40 +238,43 @@ async def main() -> None:
     parser.add_argument("--pace-ms", type=float, default=10.0, help="between an abuser's sends")
     parser.add_argument("--think-ms", type=float, default=100.0, help="between a user's chats")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds of all runs")
+    parser.add_argument("--abuser-nice", type=int, default=19, help="the abusers' process")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print("| backend | abuse | chats | refused | p50 ms | p95 ms | abusers |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    print("| backend | abuse | chats | refused | p50 ms | p95 ms | backend CPU s | abusers |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     argv = ("--step-delay-ms", "5", "--max-connections", "5000")
     runs: dict[tuple[str, bool], list[Run]] = {}
     async with contextlib.AsyncExitStack() as stack:
         backends = []
         for label, extra in CONDITIONS:
-            _pid, url = await stack.enter_async_context(backend_process(*argv, *extra))
+            pid, url = await stack.enter_async_context(backend_process(*argv, *extra))
             threads = [
                 await large_thread(url, f"abuser-{i}", args.messages) for i in range(args.abusers)
             ]
-            backends.append((label, url, threads))
+            backends.append((label, pid, url, threads))
         for _ in range(args.repeats):
-            for label, url, threads in backends:
+            for label, pid, url, threads in backends:
                 for attacked in (False, True):
-                    run = await measure(url, args, threads if attacked else None)
+                    run = await measure(pid, url, args, threads if attacked else None)
                     runs.setdefault((label, attacked), []).append(run)
                     abuse = f"{args.abusers} abusers" if attacked else "none"
                     print(run.row(label, abuse), flush=True)
     print(f"\nmedians over {args.repeats} repeat(s), load average {os.getloadavg()[0]:.1f}:")
-    print("| backend | p95 alone ms | p95 with abusers ms | ratio | p50 alone / with ms |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| backend | p95 alone ms | p95 with abusers ms | ratio | p50 alone / with ms "
+          "| backend CPU s alone / with |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | --- | --- |")
     for label, _extra in CONDITIONS:
         alone, hit = runs[(label, False)], runs[(label, True)]
         p95a = statistics.median(r.p95 for r in alone)
         p95h = statistics.median(r.p95 for r in hit)
         p50a = statistics.median(r.p50 for r in alone)
         p50h = statistics.median(r.p50 for r in hit)
-        print(
-            f"| {label} | {p95a:.1f} | {p95h:.1f} | {p95h / p95a:.2f} | {p50a:.1f} / {p50h:.1f} |"
-        )
+        cpua = statistics.median(r.cpu_s for r in alone)
+        cpuh = statistics.median(r.cpu_s for r in hit)
+        print(f"| {label} | {p95a:.1f} | {p95h:.1f} | {p95h / p95a:.2f} | {p50a:.1f} / {p50h:.1f} "
+              f"| {cpua:.1f} / {cpuh:.1f} |")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
