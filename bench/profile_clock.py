@@ -75,8 +75,9 @@ async def bare(port: int, users: int, rounds: int, secret: str) -> list[dict[str
                 if kind == "finish":
                     done = perf_counter()
                     break
+        first_ms = None if first is None else (first - sent) * 1000.0
         return {"user_id": user, "started_at": sent, "outcome": "ok",
-                "first_event_ms": (first - sent) * 1000.0, "completion_ms": (done - sent) * 1000.0}  # fmt: skip
+                "first_event_ms": first_ms, "completion_ms": (done - sent) * 1000.0}  # fmt: skip
 
     out: list[dict[str, Any]] = []
     for r in range(rounds):
@@ -84,7 +85,9 @@ async def bare(port: int, users: int, rounds: int, secret: str) -> list[dict[str
     return out
 
 
-def compare(sessions: list[dict[str, Any]], truth: list[dict[str, Any]]) -> tuple[list[float], list[float]]:  # noqa: E501
+def compare(
+    sessions: list[dict[str, Any]], truth: list[dict[str, Any]]
+) -> tuple[list[float], list[float]]:
     """Per session, probe - server for the first token and for the finish (ms)."""
     by_user: dict[str, list[dict[str, Any]]] = {}
     for t in sorted(truth, key=lambda t: t["chat_at"]):
@@ -144,7 +147,8 @@ def main() -> None:
     outcomes = sorted({s["outcome"] for s in sessions})
     print(f"{len(sessions)} sessions ({args.users} users x {args.rounds} rounds), {outcomes}")
     for label, rows in (("slawatch probe", sessions), ("plain websockets client", plain)):
-        first, done = compare(rows, [t for t in truth if t["user"].startswith("bare-") == (rows is plain)])
+        ours = [t for t in truth if t["user"].startswith("bare-") == (rows is plain)]
+        first, done = compare(rows, ours)
         print(f"{label}:")
         print(f"  first_event_ms - server (run read -> first token sent): {quantiles(first)}")
         print(f"  completion_ms  - server (run read -> finish sent):      {quantiles(done)}")

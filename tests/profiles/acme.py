@@ -12,10 +12,11 @@ The dialect, in two event shapes (``style``):
 
 On connect the server greets (``hello``/``ready``). Credentials are read from the
 forms in ``accept``: ``header`` (``X-Api-Key`` or ``Authorization: Bearer``), ``query``
-(``key`` or ``access_token``), ``subprotocol`` (``acme.key.<base64url>``) at the upgrade, refused with HTTP 401 whose body echoes
-the request path (so a query-string token comes back); ``message``: the first frame
-``{"op": "auth", "token": T}``, refused as ``refuse`` says: ``event`` (``auth_failed``,
-whose text echoes the token) or ``close`` (4401). ``accept = ()`` is no auth at all.
+(``key`` or ``access_token``), ``subprotocol`` (``acme.key.<base64url>``) at the upgrade,
+refused with HTTP 401 whose body echoes the request path (so a query-string token
+comes back); ``message``: the first frame ``{"op": "auth", "token": T}``, refused as
+``refuse`` says: ``event`` (``auth_failed``, whose text echoes the token) or ``close``
+(4401). ``accept = ()`` is no auth at all.
 A static ``key`` replaces JWTs; the user is then the ``user`` query parameter.
 ``{"op": "config"}`` -> ``config_ok``; ``{"op": "run", "rid": R, "input": ...}`` runs.
 
@@ -100,7 +101,8 @@ class Acme:
                 for item in (i.strip() for i in offer.split(",")):
                     if item.startswith("acme.key."):
                         encoded = item.removeprefix("acme.key.")
-                        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+                        padded = encoded + "=" * (-len(encoded) % 4)
+                        return base64.urlsafe_b64decode(padded).decode()
         return ""
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -131,7 +133,8 @@ class Acme:
             envelope = {"rid": rid, "user": user, "conv": run, "seq": seq, kind: body}
         else:
             event = {"type": kind, "seq": seq, "run": run, "user": user, **body}
-            envelope = {"rid": rid, "event": {k: v for k, v in event.items() if v not in ("", None)}}
+            event = {k: v for k, v in event.items() if v not in ("", None)}
+            envelope = {"rid": rid, "event": event}
         return json.dumps({k: v for k, v in envelope.items() if v not in ("", None)})
 
     async def handler(self, ws: ServerConnection) -> None:

@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 import json
 import re
-from http import HTTPStatus
 from collections.abc import Coroutine
+from http import HTTPStatus
 from typing import Any
 from uuid import uuid4
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import serve
 
 from probes.profiles.registry import load_file
 from tests.profiles.conftest import by_user, probe_round
-from websockets.asyncio.server import serve
-
 from tests.profiles.dialects import SocketIoServer
 
 PROFILE = load_file(Path(__file__).with_name("socketio-chat.toml"))
