@@ -10,7 +10,12 @@ per figure the difference probe - server in ms (p50, p95, max of the absolute va
 ``perf_counter`` is CLOCK_MONOTONIC on Linux, one clock for both processes; the
 difference is the loopback's two one-way trips plus each side's own handling.
 
-    .venv/bin/python bench/profile_clock.py [--users 5] [--rounds 20]
+    .venv/bin/python bench/profile_clock.py [--users 5] [--rounds 20] [-- PROBE-ARGS...]
+
+A plain websockets client doing the same exchange (stamps before its send and when
+``recv`` returns) is measured after the probe, against the same server, for scale.
+Arguments after ``--`` go to ``slawatch probe`` (e.g. ``--config`` to turn the
+bad-token check off). Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("extra", nargs="*", help="more slawatch probe arguments, after --")
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve())
@@ -133,7 +139,7 @@ def main() -> None:
         db = f"sqlite:///{tmp}/results.db"
         probe = [SLAWATCH, "probe", "--target", f"ws://127.0.0.1:{port}/agent", "--profile",
                  str(PROFILE), "--db", db, "--users", str(args.users),
-                 "--rounds", str(args.rounds)]  # fmt: skip
+                 "--rounds", str(args.rounds), *args.extra]  # fmt: skip
         subprocess.run(probe, env=env, cwd=tmp, check=False, capture_output=True)
         exported = subprocess.run(
             [SLAWATCH, "export", "sessions", "--db", db, "--format", "json"],
