@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
+from dashboard.report import locations
 from dashboard.report import tables as t
 from dashboard.report.figures import figures
 from dashboard.report.model import Report
@@ -142,6 +143,20 @@ def _summary(report: Report) -> list[str]:
             t.objective_rows(report.evaluation, report.settings.slos),
             status_col=4,
         ),
+        f"<h2>{_e(t.PROBES_HEADING)}</h2>",
+        table(t.PROBE_HEADER, t.probe_rows(main), mono_col=1)
+        if main.probes
+        else f"<p>{_e(t.NO_PROBES_TEXT)}</p>",
+    ]
+
+
+def _locations(report: Report) -> list[str]:
+    if len(report.locations) < 2:
+        return []
+    return [
+        "<h2>Objectives by location</h2>",
+        f"<p>{_e(locations.EXPLAINED)}</p>",
+        table(locations.HEADER, locations.rows(report.locations), status_col=3),
     ]
 
 
@@ -171,6 +186,7 @@ def html_document(report: Report) -> str:
         f"<title>{_e(t.TITLE)}: {_e(report.verdict)}</title>",
         f"<style>{STYLE}</style></head><body>",
         *_summary(report),
+        *_locations(report),
         *_baseline(report),
         *_charts(report),
         *_failures(report),
