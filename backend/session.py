@@ -206,10 +206,7 @@ class Session:
 
     async def _refuse(self, exc: RequestError) -> bool:
         self._bad_in_row += 1
-        try:
-            await self.emit(error(exc.ref, exc.code, exc.message))
-        except ConnectionClosed:  # closed meanwhile (a slow reader): frames still buffered
-            return False
+        await self.emit(error(exc.ref, exc.code, exc.message))
         if self._bad_in_row >= self._limits.bad_request_limit:
             await self.close(POLICY_VIOLATION, "too many bad requests")
             return False
