@@ -22,10 +22,20 @@ connections), and each checks the reply budget only once the one before
 has been charged: one user never has more than one large reply in the
 making, and never goes further into debt than one reply.
 
-Refusals count towards `--bad-request-limit`, so a client that keeps
-pushing is closed with 1008. The buckets belong to the user (the token's
-`sub`), not to the connection, so reconnecting does not refill them; a
-bucket that is full again is forgotten, so the table stays small.
+A client a little over its budget is slowed down rather than refused: a
+session does not read its next frame until the user's budget admits it,
+if that is at most `PACE_MAX_S` away (the frames wait in the socket, and
+TCP makes the client wait), and a refused handshake is answered only after
+that long. A refusal costs the server a parse and a reply, and a close a
+reconnect with a handshake: with ten abusers sending every 10 ms, that
+churn (hundreds of 429s per second) cost the backend as much CPU as the
+replies the budgets allowed. Only further over (a budget that does not
+refill in time) are requests refused. Refusals count towards
+`--bad-request-limit`, so a client that keeps pushing is closed with 1008.
+
+The buckets belong to the user (the token's `sub`), not to the connection,
+so reconnecting does not refill them; a bucket that is full again is
+forgotten, so the table stays small.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
+PACE_MAX_S = 1.0  # wait at most this long for a budget instead of refusing
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,21 @@ class UserBudget:
             kib = self.replies.rate / 1024
             return f"too much reply data (limit {kib:g} KiB per second)"
         return None
+
+    def wait_s(self) -> float:
+        """Seconds until a request would be admitted: 0 now, inf if the buckets never refill."""
+        now = self.clock()
+        self.requests.refill(now)
+        self.replies.refill(now)
+        requests = max(1.0 - self.requests.tokens, 0.0) / self.requests.rate
+        replies = max(-self.replies.tokens, 0.0) / self.replies.rate
+        return max(requests, replies)
+
+    def pace_s(self) -> float:
+        """How long to hold the next request back (0 when it is admitted now, or when the
+        wait would be longer than `PACE_MAX_S`: then it is refused instead)."""
+        wait = self.wait_s()
+        return wait if wait <= PACE_MAX_S else 0.0
 
     def admit(self) -> str | None:
         """Take one request token; the refusal's message when the user is over a limit."""

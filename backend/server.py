@@ -88,7 +88,9 @@ class Handshake:
         self._slots = slots
         self._budgets = budgets
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         """websockets' hook: a Response refuses (or answers) the request; None upgrades."""
         try:
             headers = single_valued(request.headers.raw_items())
@@ -108,8 +110,11 @@ class Handshake:
             identity = self._verifier.verify(token)
         except AuthError as exc:
             return json_response(HttpReply(401, {"error": "unauthorized", "reason": exc.reason}))
-        over_budget = self._budgets.of(identity.user_id).admit()  # a connection costs a request
+        budget = self._budgets.of(identity.user_id)
+        over_budget = budget.admit()  # a connection costs a request
         if over_budget is not None:
+            # answered late (at most PACE_MAX_S): a refused client cannot retry at once
+            await asyncio.sleep(budget.pace_s())
             return json_response(HttpReply(429, {"error": "rate_limited", "reason": over_budget}))
         assert isinstance(connection, RoutedConnection)
         if not self._slots.take(connection):

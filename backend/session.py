@@ -167,7 +167,10 @@ class Session:
             )
 
     async def _read_loop(self) -> None:
+        budget = self._services.budgets
         while True:
+            if (pace := budget.of(self.user_id).pace_s()) > 0:
+                await asyncio.sleep(pace)  # a little over budget: read later, TCP holds it back
             try:
                 data = await self._ws.recv()
             except ConnectionClosed:

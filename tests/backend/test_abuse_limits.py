@@ -138,3 +138,34 @@ def test_a_user_reading_a_thread_is_not_forgotten() -> None:
     now[0] = 100.0
     budgets.of("bob")  # sweeps: alice's buckets are full, but she is reading
     assert budgets.of("alice") is alice
+
+
+@pytest.mark.asyncio
+async def test_a_client_a_little_over_its_rate_is_slowed_down_not_refused(
+    config: BackendConfig, start: Any, users: Any, ask: Any
+) -> None:
+    """Ten requests at once against a burst of 3 at 50/s: each is read once a token is
+    there (a wait well under PACE_MAX_S), so all ten are served; none refused, no 1008."""
+    async with start(config, request_rate=50.0, request_burst=3, bad_request_limit=2) as srv:
+        users.url = srv.url
+        ws = await users.connect("eager")
+        for i in range(10):
+            await ws.send(json.dumps({"type": "create_thread", "id": f"t{i}"}))
+        assert {r["type"] for r in await _replies(ws, 10)} == {"thread_created"}
+        assert (await ask(ws, {"type": "create_thread", "id": "more"}))["type"] == "thread_created"
+
+
+def test_pace_is_the_wait_for_a_budget_when_short_and_none_when_long() -> None:
+    now = [0.0]
+    budgets = Budgets(
+        Budget(rate=10.0, burst=1.0, bytes_rate=1000.0, bytes_burst=1000.0), lambda: now[0]
+    )
+    alice = budgets.of("alice")
+    assert alice.pace_s() == 0.0
+    assert alice.admit() is None
+    assert alice.pace_s() == pytest.approx(0.1)  # the next request token, at 10/s
+    alice.charge(1500)  # 500 bytes in debt at 1000/s
+    assert alice.pace_s() == pytest.approx(0.5)
+    alice.charge(5000)  # 5.5 s away: longer than PACE_MAX_S, refused instead
+    assert alice.pace_s() == 0.0
+    assert alice.admit() == "too much reply data (limit 0.976562 KiB per second)"
