@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import gate
+from dashboard import gate, heap
 
 PAGES = [
     st.Page("pages/live.py", title="Live", icon=":material/monitor_heart:", default=True),
@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 
+heap.tune_heap()  # once per process: glibc's heap thresholds (dashboard/heap.py)
 ctx = gate.require_access()
 gate.logout_button(ctx, gate.auth_secrets())
 st.navigation(PAGES).run()
