@@ -20,13 +20,19 @@ from probes.slo_formats import from_openslo, to_openslo, to_sloth
 
 
 def exporter(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve ``/metrics`` from the store until interrupted."""
-    with (
-        open_store(settings) as store,
-        metrics(store, settings, args.listen, "--listen"),
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        threading.Event().wait()
+    """Serve ``/metrics`` from the store until interrupted.
+
+    The objectives are tracked first, as a runner does at its start: a store
+    no runner of this configuration has written yet gets its SLI cache filled
+    here, not during the first scrape (which Prometheus would time out).
+    """
+    with open_store(settings) as store:
+        store.track_slis(settings.slos)
+        with (
+            metrics(store, settings, args.listen, "--listen"),
+            contextlib.suppress(KeyboardInterrupt),
+        ):
+            threading.Event().wait()
     return 0
 
 
