@@ -173,8 +173,11 @@ class Session:
             if isinstance(data, bytes):
                 await self.close(UNSUPPORTED_DATA, "binary frames are not supported")
                 return
-            if not await self._accept(data):
-                return
+            try:
+                if not await self._accept(data):
+                    return
+            except ConnectionClosed:
+                return  # the client left before its reply (an error, say) could go out
 
     def _schedule_expiry(self) -> asyncio.TimerHandle:
         delay = self._identity.expires_at + self._limits.token_leeway_s - now_ms() / 1000.0

@@ -392,6 +392,8 @@ def page_queries(url: str, days: float) -> dict[str, list[tuple[str, Callable[[]
         out[f"stability {label}"] = [
             ("labels", lambda: queries.labels(url)),
             ("objectives", lambda s=s: queries.objectives(url, settings, s, until, every)),
+            ("objectives by location", lambda s=s: queries.objectives_by_location(
+                url, settings, s, until, every)),
             ("latency percentiles", lambda s=s, b=b: queries.latency(url, s, until, every, b)),
             ("memory", lambda s=s, b=b: queries.memory(url, s, until, every, b)),
             ("close codes", lambda s=s, b=b: queries.close_codes(url, s, until, every, b)),

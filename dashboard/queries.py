@@ -110,6 +110,15 @@ def objectives(
     return judge(_store(url), settings, since, until, filters, slo_windows)
 
 
+@st.cache_data(ttl=HEAVY_TTL_S, max_entries=64, show_spinner=False)
+def objectives_by_location(
+    url: str, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> pd.DataFrame:
+    """``chartdata.locations.by_location``: each objective judged per location (one row each)."""
+    found = location_status.by_location(_store(url), settings, since, until, filters)
+    return location_status.location_frame(found)
+
+
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)
 def latest_rounds(
     url: str, until: datetime, filters: Filters, limit: int = LATEST_ROUNDS

@@ -102,6 +102,24 @@ def objectives_table(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def locations_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each objective per location (``chartdata.locations.location_frame``) as text cells."""
+    if frame.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "objective": frame["name"],
+            "location": frame["location"],
+            "status": frame["status"].map(STATUS_MARK),
+            "compliance": frame["value"].map(percent),
+            "good / valid": [
+                f"{g:,} / {v:,}" for g, v in zip(frame["good"], frame["valid"], strict=True)
+            ],
+            "coverage": frame["coverage"].map(lambda c: percent(100.0 * c, 1)),
+        }
+    )
+
+
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` for ``st.dataframe``: a missing text reads "—", never a literal None."""
     text = [c for c in frame.columns if frame[c].dtype == object]

@@ -1,22 +1,28 @@
-"""Where each probe stands at each location, and which runners are down.
+"""Where each probe stands at each location, which runners are down, and each
+location's own objectives over a range.
 
 A location is a runner label. The grid's cell for (location, probe) is the
 status of that location's latest round of the probe within the last two
 intervals plus the round timeout; older than that, or none, is "no data"; a
 location whose runner processes have all stopped beating is "down" (never
-the last status it happened to store). Pure over rows the caller reads.
+the last status it happened to store). ``by_location`` judges a range once per
+location (``evaluate_window`` with that runner as the filter), so each
+location's coverage counts its own scheduled slots: the Stability page and the
+reports show the same figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
 from probes.config import ProbeSettings, Settings
-from probes.records import RunnerBeat
+from probes.judging.evaluation import Evaluation, evaluate_window
+from probes.records import Filters, RunnerBeat
 from probes.results import ResultStore
 
 DOWN = "down"
@@ -100,3 +106,54 @@ def read(
     beats = store.runner_beats()
     rounds = store.rounds_between(until - lookback(settings.probes), until)
     return grid(rounds, beats, settings.probes, until), runners_frame(beats, until)
+
+
+# --- each location's objectives over a range ----------------------------------------
+
+LOCATION_COLUMNS = ["name", "location", "status", "value", "good", "valid", "coverage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """One runner label's own evaluation of a window."""
+
+    runner: str
+    evaluation: Evaluation
+
+
+def location_labels(store: ResultStore, filters: Filters) -> list[str]:
+    """The filter's runner, or every label with stored rounds or a heartbeat."""
+    if filters.runner is not None:
+        return [filters.runner]
+    known = set(store.labels()["runners"]) | {b.runner for b in store.runner_beats()}
+    return sorted(known)
+
+
+def by_location(
+    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> tuple[Location, ...]:
+    """Every location (or the filter's one), judged alone over ``[since, until)``."""
+    return tuple(
+        Location(
+            runner,
+            evaluate_window(
+                store,
+                settings,
+                since=since,
+                until=until,
+                filters=Filters(filters.target, filters.probe, runner, filters.run_ids),
+            ),
+        )
+        for runner in location_labels(store, filters)
+    )
+
+
+def location_frame(locations: Sequence[Location]) -> pd.DataFrame:
+    """One row per objective and location (``LOCATION_COLUMNS``), objective by objective."""
+    rows = [
+        (r.name, loc.runner, r.status, r.value, r.good, r.valid, r.coverage)
+        for i in range(len(locations[0].evaluation.results) if locations else 0)
+        for loc in locations
+        for r in [loc.evaluation.results[i]]
+    ]
+    return pd.DataFrame(rows, columns=LOCATION_COLUMNS)

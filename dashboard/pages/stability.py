@@ -89,6 +89,20 @@ def verdict(obj: queries.Objectives, label: str, breaching: int) -> None:
     st.caption(f"{total:,} rounds in range" + (f": {parts}" if parts else ""))
 
 
+def locations_section(ctx: Context, since: datetime, until: datetime, filters: Filters) -> None:
+    """Each objective judged per location (runner label), when there is more than one."""
+    if filters.runner is not None or len(queries.labels(ctx.url).runners) < 2:
+        return
+    st.subheader("Objectives by location")
+    st.caption(
+        "Each location judged alone over this range; its coverage counts its own scheduled "
+        "slots, so a location that was down shows its gap here even when others covered it."
+    )
+    frame = queries.objectives_by_location(ctx.url, ctx.settings, since, until, filters)
+    table = ui.locations_table(frame)
+    st.dataframe(table, hide_index=True, height=ui.table_height(table), key="by-location")
+
+
 def charts_grid(ctx: Context, since: datetime, until: datetime, filters: Filters) -> None:
     url = ctx.url
     bucket = chartdata.bucket_for(since, until)
@@ -210,6 +224,7 @@ def main() -> None:
     st.dataframe(ui.objectives_table(obj.frame), hide_index=True, height=ui.table_height(obj.frame))
     if not obj.frame.empty:
         st.plotly_chart(trends.budget_chart(obj.frame[["name", "budget_left"]]), key="budget")
+    locations_section(ctx, since, until, filters)
     charts_grid(ctx, since, until, filters)
     notes_section(ctx, since, until, filters)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
+from dashboard.report import locations
 from dashboard.report import tables as t
 from dashboard.report.figures import figures
 from dashboard.report.model import Report
@@ -145,6 +146,16 @@ def _summary(report: Report) -> list[str]:
     ]
 
 
+def _locations(report: Report) -> list[str]:
+    if len(report.locations) < 2:
+        return []
+    return [
+        "<h2>Objectives by location</h2>",
+        f"<p>{_e(locations.EXPLAINED)}</p>",
+        table(locations.HEADER, locations.rows(report.locations), status_col=3),
+    ]
+
+
 def _baseline(report: Report) -> list[str]:
     if report.baseline is None:
         return []
@@ -171,6 +182,7 @@ def html_document(report: Report) -> str:
         f"<title>{_e(t.TITLE)}: {_e(report.verdict)}</title>",
         f"<style>{STYLE}</style></head><body>",
         *_summary(report),
+        *_locations(report),
         *_baseline(report),
         *_charts(report),
         *_failures(report),

@@ -15,6 +15,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from dashboard.report import locations
 from dashboard.report import tables as t
 from dashboard.report.figures import frames
 from dashboard.report.model import Report
@@ -139,6 +140,19 @@ def _summary(pdf: _Pdf, report: Report) -> None:
     )
 
 
+def _locations(pdf: _Pdf, report: Report) -> None:
+    if len(report.locations) < 2:
+        return
+    pdf.heading("Objectives by location")
+    pdf.para(locations.EXPLAINED)
+    pdf.grid(
+        locations.HEADER,
+        locations.rows(report.locations),
+        (40, 40, 25, 25, 25, 25),
+        status_col=3,
+    )
+
+
 def _baseline(pdf: _Pdf, report: Report) -> None:
     if report.baseline is None:
         return
@@ -202,6 +216,7 @@ def pdf_bytes(report: Report, *, font: Path | None = DEJAVU) -> bytes:
     pdf.set_creation_date(report.generated_at)
     pdf.add_page()
     _summary(pdf, report)
+    _locations(pdf, report)
     _baseline(pdf, report)
     _charts(pdf, report)
     _failures(pdf, report)

@@ -172,3 +172,25 @@ async def _last_frame(slow: Any) -> tuple[int, bytes]:
             opcode, payload = await slow.read_frame()
             if opcode == 0x8:
                 return opcode, payload
+
+
+@pytest.mark.asyncio
+async def test_a_client_gone_before_its_error_reply_leaves_no_traceback(
+    users: Any, ask: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad request and the client's close arrive together: the refusal cannot be sent.
+
+    The session must end quietly, not log "connection handler failed" with a traceback
+    (seen under abuse: bench/abuse.py's clients close while their errors are queued).
+    """
+    ws = await users.connect("alice")
+    ws.protocol.send_text(b"nope")
+    ws.protocol.send_close(1000)
+    ws.transport.write(b"".join(ws.protocol.data_to_send()))  # both frames in one write
+    await ws.wait_closed()
+    # Alice's frames were queued on the loop before Bob connects: once Bob's request
+    # is answered, her handler has run (and the server still serves).
+    bob = await users.connect("bob")
+    assert (await ask(bob, {"type": "create_thread", "id": "t"}))["type"] == "thread_created"
+    handler_errors = [r for r in caplog.records if r.exc_info or "handler failed" in r.message]
+    assert handler_errors == []
