@@ -57,6 +57,22 @@ def hour_of(minute: int) -> int:
     return minute // HOUR * HOUR
 
 
+def split(first: int, last: int, bucket_s: int) -> list[tuple[int, int, bool]]:
+    """Minutes ``[first, last)`` as spans ``(a, b, whole_hours)`` for buckets of ``bucket_s``.
+
+    When a bucket holds whole hours (``bucket_s`` a multiple of 3600, buckets being
+    epoch-aligned), the whole hours inside come from an hour table (True) and the
+    minutes at either edge from the minute table; otherwise all from minutes.
+    """
+    if first >= last:
+        return []
+    a, b = -(-first // HOUR) * HOUR, last // HOUR * HOUR
+    if bucket_s % (HOUR * 60) or a >= b:
+        return [(first, last, False)]
+    spans = [(first, a, False), (a, b, True), (b, last, False)]
+    return [s for s in spans if s[0] < s[1]]
+
+
 def add_counts(conn: Connection, counts: dict[tuple[int, str, str, str], Counter[str]]) -> None:
     """Add counts keyed by (epoch minute, probe, target, runner) to their hours' rows."""
     hours: dict[tuple[int, str, str, str], Counter[str]] = {}

@@ -58,12 +58,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, SliBucket
-from probes.results.hourly import rehour_sli
+from probes.results.hourly import rehour_sli, split
 from probes.results.query import attribute_filters, bucket, bucket_rows, bucket_select, start_of
 from probes.results.schema import (
     NO_FILTERS,
     epoch_minute,
     rounds,
+    sli_hour_cache,
     sli_minute_cache,
     sli_minute_coverage,
 )
@@ -277,7 +278,7 @@ def _answer(
     valid: Counter[int] = Counter()
     queries, raw = [], [(since, until)]
     if cached is not None:
-        queries.append(_cached(definition, cached, filters, bucket_s, sqlite))
+        queries += _cached(definition, cached, filters, bucket_s, sqlite)
         raw = [(since, _at(cached[0])), (_at(cached[1]), until)]
     for start, end in raw:
         if start < end:
@@ -298,18 +299,26 @@ def _answer(
 
 def _cached(
     definition: Definition, minutes: tuple[int, int], filters: Filters, bucket_s: int, sqlite: bool
-) -> Select[Any]:
-    c = sli_minute_cache.c
-    return select(
-        bucket(sli_minute_cache, c.minute, bucket_s, sqlite).label("b"),
-        c.good.label("g"),
-        c.valid.label("v"),
-    ).where(
-        *definition.where(sli_minute_cache),
-        c.minute >= minutes[0],
-        c.minute < minutes[1],
-        *attribute_filters(sli_minute_cache, filters),
-    )
+) -> list[Select[Any]]:
+    """The cache's rows of ``minutes``: whole hours from ``sli_hour_cache`` when a
+    bucket holds whole hours, the rest from ``sli_minute_cache``."""
+    out = []
+    for a, b, whole_hours in split(minutes[0], minutes[1], bucket_s):
+        table = sli_hour_cache if whole_hours else sli_minute_cache
+        c = table.c
+        out.append(
+            select(
+                bucket(table, c.minute, bucket_s, sqlite).label("b"),
+                c.good.label("g"),
+                c.valid.label("v"),
+            ).where(
+                *definition.where(table),
+                c.minute >= a,
+                c.minute < b,
+                *attribute_filters(table, filters),
+            )
+        )
+    return out
 
 
 def _at(minute: int) -> datetime:

@@ -208,3 +208,30 @@ def test_pruning_keeps_the_hours_after_the_cutoff(store: ResultStore) -> None:
         for table in (tables.session_rollup_hour, tables.sli_hour_cache):
             hours = set(conn.execute(select(table.c.minute)).scalars())
             assert min(hours) == epoch_minute(T0) + 120, table  # the cutoff's hour stays whole
+
+
+def test_hourly_and_daily_buckets_read_hours_and_equal_the_minute_buckets(
+    store_url: str,
+) -> None:
+    rounds = history()
+    with ResultStore.open(store_url) as store:
+        store.track_slis(SLOS[:6])
+        store.save_rounds(rounds[:70])
+        for r in rounds[70:]:
+            store.save_round(r)
+        since = T0 + timedelta(minutes=17, seconds=30)  # inside an hour, off the minute
+        until = T0 + timedelta(hours=4, minutes=41)
+        for slo in SLOS:
+            for where in (Filters(), Filters(probe="p1", runner="us-1")):
+                minutes = store.sli_counts(slo, since, until, where, bucket_s=60)
+                for width in (3600, 86400):
+                    good: Counter[datetime] = Counter()
+                    valid: Counter[datetime] = Counter()
+                    for b in minutes:
+                        start = datetime.fromtimestamp(b.start.timestamp() // width * width, UTC)
+                        good[start] += b.good
+                        valid[start] += b.valid
+                    got = store.sli_counts(slo, since, until, where, bucket_s=width)
+                    assert [(b.start, b.good, b.valid) for b in got] == [
+                        (s, good[s], valid[s]) for s in sorted(valid) if valid[s]
+                    ], (slo.name, where, width)
