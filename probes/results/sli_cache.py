@@ -11,7 +11,7 @@ the newest round started in (later minutes, and the partial minutes at the
 edges, come from the raw rows). Missing minutes are counted from the raw rows
 with one grouped query and stored, a day at most per write transaction; each
 is serialised with ``save_round`` (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
-exclusive advisory lock that ``save_round`` takes shared), so no round can land
+exclusive advisory lock that ``save_round`` takes too), so no round can land
 between the counting and the storing. ``save_round`` deletes the cache and
 coverage of every minute its round falls in, in its own transaction, so a round
 saved late never leaves a stale count. The answer then comes from one read
@@ -20,6 +20,9 @@ could not write: read-only or locked; or a round emptied it meanwhile).
 ``prune_older_than`` keeps the cache, as it keeps the rollup: cached minutes
 keep their counts after the raw rows are gone; minutes not cached by then are
 counted from what is left.
+
+Every write of the minute cache also recomputes the hours it touched in
+``sli_hour_cache`` (``hourly.rehour_sli``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -55,16 +58,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, SliBucket
+from probes.results.hourly import rehour_sli, split
 from probes.results.query import attribute_filters, bucket, bucket_rows, bucket_select, start_of
 from probes.results.schema import (
     NO_FILTERS,
     epoch_minute,
     rounds,
+    sli_hour_cache,
     sli_minute_cache,
     sli_minute_coverage,
 )
 
-# PostgreSQL advisory lock: save_round takes it shared, a cache fill exclusive.
+# PostgreSQL advisory lock, exclusive: taken by save_round and by a cache fill.
 FILL_LOCK = 74657311
 # The most minutes one write transaction counts and stores (it holds the write lock).
 FILL_MINUTES = 1440
@@ -113,9 +118,9 @@ def counts(
     first = epoch_minute(since) + (since != _floor(since))
     last = epoch_minute(until)
     with _snapshot(engine) as conn:
-        oldest, newest = conn.execute(
-            select(func.min(rounds.c.started_at), func.max(rounds.c.started_at))
-        ).one()
+        # Two statements: each is one index seek (both in one scan the whole index).
+        oldest = conn.execute(select(func.min(rounds.c.started_at))).scalar_one()
+        newest = conn.execute(select(func.max(rounds.c.started_at))).scalar_one()
         last = min(last, epoch_minute(newest)) if newest is not None else first
         # Minutes before the first stored round have no events: nothing to count.
         first = max(first, epoch_minute(oldest)) if oldest is not None else first
@@ -170,17 +175,19 @@ def _fill(
                 return
 
 
-def forget_minutes(conn: Connection, first: int, last: int, *, exclusive: bool = False) -> None:
+def forget_minutes(conn: Connection, first: int, last: int) -> None:
     """Delete the cached counts and coverage of minutes ``first..last`` (inclusive).
 
-    On PostgreSQL this first takes the fill lock: shared, or ``exclusive`` when
-    the caller counts the minutes again itself (``sli_tracking.refill``).
+    On PostgreSQL this first takes the fill lock, exclusively: the hours of these
+    minutes are recomputed here (``rehour_sli``), and two transactions doing that
+    for one hour at once would insert the same hour rows. (It was shared when no
+    objective was tracked; with the default objectives it always was exclusive.)
     """
     if conn.dialect.name == "postgresql":
-        how = "" if exclusive else "_shared"
-        conn.execute(text(f"SELECT pg_advisory_xact_lock{how}({FILL_LOCK})"))
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
+    rehour_sli(conn, first, last)  # the hours keep the sums of their other minutes
 
 
 @contextmanager
@@ -249,6 +256,7 @@ def _store(conn: Connection, definition: Definition, source: Source, a: int, b: 
     minutes = select(literal_column(str(int(a)), Integer).label("m")).cte("m", recursive=True)
     minutes = minutes.union_all(select(minutes.c.m + 1).where(minutes.c.m < b - 1))
     conn.execute(insert(sli_minute_coverage).from_select(names[:4], select(*key, minutes.c.m)))
+    rehour_sli(conn, a, b - 1, (definition.sli, definition.threshold, definition.operation))
 
 
 def _answer(
@@ -271,7 +279,7 @@ def _answer(
     valid: Counter[int] = Counter()
     queries, raw = [], [(since, until)]
     if cached is not None:
-        queries.append(_cached(definition, cached, filters, bucket_s, sqlite))
+        queries += _cached(definition, cached, filters, bucket_s, sqlite)
         raw = [(since, _at(cached[0])), (_at(cached[1]), until)]
     for start, end in raw:
         if start < end:
@@ -292,18 +300,26 @@ def _answer(
 
 def _cached(
     definition: Definition, minutes: tuple[int, int], filters: Filters, bucket_s: int, sqlite: bool
-) -> Select[Any]:
-    c = sli_minute_cache.c
-    return select(
-        bucket(sli_minute_cache, c.minute, bucket_s, sqlite).label("b"),
-        c.good.label("g"),
-        c.valid.label("v"),
-    ).where(
-        *definition.where(sli_minute_cache),
-        c.minute >= minutes[0],
-        c.minute < minutes[1],
-        *attribute_filters(sli_minute_cache, filters),
-    )
+) -> list[Select[Any]]:
+    """The cache's rows of ``minutes``: whole hours from ``sli_hour_cache`` when a
+    bucket holds whole hours, the rest from ``sli_minute_cache``."""
+    out = []
+    for a, b, whole_hours in split(minutes[0], minutes[1], bucket_s):
+        table = sli_hour_cache if whole_hours else sli_minute_cache
+        c = table.c
+        out.append(
+            select(
+                bucket(table, c.minute, bucket_s, sqlite).label("b"),
+                c.good.label("g"),
+                c.valid.label("v"),
+            ).where(
+                *definition.where(table),
+                c.minute >= a,
+                c.minute < b,
+                *attribute_filters(table, filters),
+            )
+        )
+    return out
 
 
 def _at(minute: int) -> datetime:
