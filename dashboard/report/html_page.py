@@ -143,6 +143,10 @@ def _summary(report: Report) -> list[str]:
             t.objective_rows(report.evaluation, report.settings.slos),
             status_col=4,
         ),
+        f"<h2>{_e(t.PROBES_HEADING)}</h2>",
+        table(t.PROBE_HEADER, t.probe_rows(main), mono_col=1)
+        if main.probes
+        else f"<p>{_e(t.NO_PROBES_TEXT)}</p>",
     ]
 
 

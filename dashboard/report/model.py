@@ -10,6 +10,7 @@ store's export queries. The renderers (``text``, ``html_page``,
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,16 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeSeen:
+    """One probe of the window as its rounds were stored: what it probed, in which dialect."""
+
+    probe: str
+    target: str
+    profile: str  # the protocol profile (PROFILES.md) its rounds spoke
+    rounds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Period:
     """One window judged: the evaluation, the evidence under it and what failed or breached."""
 
@@ -67,6 +78,7 @@ class Period:
     evidence: Evidence
     failures: tuple[FailureGroup, ...] = ()
     breaching: int = 0  # rounds that passed on the protocol yet breached an objective
+    probes: tuple[ProbeSeen, ...] = ()  # every (probe, target, profile) of the evidence rounds
 
     @property
     def since(self) -> datetime:
@@ -127,6 +139,12 @@ def _round_key(row: Mapping[str, Any]) -> tuple[str, str]:
     return str(row["started_at"]), str(row["run_id"])
 
 
+def probes_seen(rounds: list[dict[str, Any]]) -> tuple[ProbeSeen, ...]:
+    """Each (probe, target, profile) of ``rounds`` with its round count, sorted."""
+    counts = Counter((str(r["probe"]), str(r["target"]), str(r["profile"])) for r in rounds)
+    return tuple(ProbeSeen(*key, rounds=n) for key, n in sorted(counts.items()))
+
+
 def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The whole one-minute buckets inside ``[since, until)``: since rounded up, until down.
 
@@ -154,7 +172,9 @@ def _period(
     evidence, sessions, rounds = _evidence(store, since, until, filters)
     timings = store.timing_rows(since, until, filters)
     failures = failure_groups(store, sessions, rounds, settings.slos, timings)
-    return Period(evaluation, evidence, failures, breaching_rounds(failures, rounds))
+    return Period(
+        evaluation, evidence, failures, breaching_rounds(failures, rounds), probes_seen(rounds)
+    )
 
 
 def _matches(incident: Incident, filters: Filters) -> bool:

@@ -138,6 +138,11 @@ def _summary(pdf: _Pdf, report: Report) -> None:
         (26, 34, 16, 14, 15, 24, 14, 14, 15),
         status_col=4,
     )
+    pdf.heading(t.PROBES_HEADING)
+    if main.probes:
+        pdf.grid(t.PROBE_HEADER, t.probe_rows(main), (36, 92, 40, 14))
+    else:
+        pdf.para(t.NO_PROBES_TEXT)
 
 
 def _locations(pdf: _Pdf, report: Report) -> None:

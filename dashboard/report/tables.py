@@ -30,6 +30,10 @@ COMPARISON_HEADER = ("objective", "figure", "before", "after", "change")
 FAILURE_HEADER = ("started (UTC)", "round", "users", "close codes", "errors or figures")
 FAILURE_USER_TEXT = frozenset({2, 4})
 ANNOTATION_HEADER = ("kind", "from (UTC)", "to (UTC)", "target", "text")
+PROBE_HEADER = ("probe", "target", "profile", "rounds")
+PROBE_USER_TEXT = frozenset({0, 1, 2})  # names and URLs from the config
+PROBES_HEADING = "Probes"
+NO_PROBES_TEXT = "No round was recorded in this window."
 ANNOTATION_USER_TEXT = frozenset({3, 4})
 DIGEST_RECIPE = (
     "SHA-256 over the UTF-8 bytes of the sessions CSV followed by the rounds CSV, exactly as "
@@ -355,3 +359,8 @@ def fact_rows(report: Report) -> list[list[str]]:
             ["digest of the baseline records", b.digest],
         ]
     return rows
+
+
+def probe_rows(period: Period) -> list[list[str]]:
+    """Each probe of the window beside its target and its protocol profile."""
+    return [[p.probe, p.target, p.profile, str(p.rounds)] for p in period.probes]

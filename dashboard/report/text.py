@@ -133,6 +133,11 @@ def markdown(report: Report) -> str:
         "",
     ]
     out += md_table(t.OBJECTIVE_HEADER, t.objective_rows(report.evaluation, report.settings.slos))
+    out += [f"## {t.PROBES_HEADING}", ""]
+    if main.probes:
+        out += md_table(t.PROBE_HEADER, t.probe_rows(main), t.PROBE_USER_TEXT)
+    else:
+        out += [t.NO_PROBES_TEXT, ""]
     if len(report.locations) > 1:
         out += ["## Objectives by location", "", locations.EXPLAINED, ""]
         out += md_table(locations.HEADER, locations.rows(report.locations))
@@ -260,6 +265,10 @@ def json_document(report: Report) -> dict[str, Any]:
             "min_coverage": report.evaluation.min_coverage,
         },
         "rounds": main["rounds"],
+        "probes": [
+            {"probe": p.probe, "target": p.target, "profile": p.profile, "rounds": p.rounds}
+            for p in report.main.probes
+        ],
         "locations": {
             loc.runner: [result_to_json(r) for r in loc.evaluation.results]
             for loc in report.locations

@@ -108,8 +108,9 @@ def _probe(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=1, help="rounds to run, one after another")
     p.add_argument(
         "--auth",
-        choices=("header", "subprotocol", "both"),
-        help="how sessions send their token (both: alternate by user)",
+        choices=("header", "subprotocol", "query", "message", "none", "both"),
+        help="how sessions send their token, for every user (default: the profile's "
+        "auth.mode; both: header and subprotocol by turns)",
     )
     p.add_argument("--healthz", help='target /healthz URL for memory, or "off"')
     p.add_argument(

@@ -8,7 +8,9 @@ no clock. ``checks.judge`` then picks the outcome and reason.
 Whose events are whose: an event is *foreign* when it carries ``user_path``
 with another user's id, a ``constant_paths`` value other than the run's (the
 first value seen on an event of this chat), or another user's canary nonce.
-A run id (``run_id_paths``) other than the run's is foreign too.
+A run id (``run_id_paths``) other than the run's is foreign too, and a constant
+that changes; both judge only what came after the chat was sent (a handshake
+frame belongs to no run).
 It *belongs to the run* when it is not foreign, its ``correlate_path`` (when
 it carries one) is this chat's request id, its run id (when it carries one)
 is the run's, and it came after the chat was sent. Completeness and order are
@@ -134,16 +136,19 @@ def _references(
     user_id: str,
     request_id: str,
     canary_foreign: Collection[int],
+    sent_ms: float,
 ) -> tuple[Any, list[Any]]:
     """The run id and the constants' values the run's events must keep.
 
     With ``run_id_paths``: those of the first event of this user (carrying
     ``user_path`` when the profile has one) and chat that carries a run id.
     Without: the first value of each constant on an event of this chat.
+    Only events that came after the chat was sent are looked at: a handshake
+    frame carries no run.
     """
     refs: list[Any] = [None] * len(rules.constants)
-    for index, _, _, _, uid, corr, rid, consts, _, _ in seen:
-        if (uid is not None and uid != user_id) or index in canary_foreign:
+    for index, ms, _, _, uid, corr, rid, consts, _, _ in seen:
+        if (uid is not None and uid != user_id) or index in canary_foreign or ms < sent_ms:
             continue
         if rules.correlate and corr != request_id:
             continue
@@ -178,7 +183,7 @@ def assess(
         elif kind not in rules.ignore:
             typed.append((index, ms, kind, value))
     seen = _fields(typed, rules)
-    run_id, refs = _references(seen, rules, user_id, request_id, canary_foreign)
+    run_id, refs = _references(seen, rules, user_id, request_id, canary_foreign, sent_ms)
     events: list[Event] = []
     own: list[tuple[str, Any]] = []
     own_ms: list[tuple[float, str, Any]] = []
@@ -188,12 +193,13 @@ def assess(
     strangers: list[str] = []
     check_errors = bool(rules.error or rules.error_if_present)
     for index, ms, kind, value, uid, corr, rid, consts, seq, ts in seen:  # the hot loop
+        after = ms >= sent_ms  # run ids and constants judge the run's events, not the handshake's
         foreign = (
             (uid is not None and uid != user_id)
             or index in canary_foreign
-            or (rid is not None and run_id is not None and rid != run_id)
+            or (after and rid is not None and run_id is not None and rid != run_id)
         )
-        if refs and not foreign:
+        if refs and not foreign and after:
             for c, r in zip(consts, refs, strict=True):
                 if c is not None and r is not None and c != r:
                     foreign = True

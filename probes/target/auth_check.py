@@ -32,11 +32,20 @@ def _refuses_after_upgrade(profile: Profile, mode: AuthMode) -> bool:
     return mode == "message" or bool(auth.refused_close or auth.refused_events)
 
 
-async def _watch(ws: ClientConnection, profile: Profile, mode: AuthMode, token: str) -> str:
-    """Present the bad credential after the upgrade; the first event type the server sent
-    that is not a refusal ("" when it sent none, "refused" for a refusal event)."""
+async def _watch(
+    ws: ClientConnection, profile: Profile, mode: AuthMode, token: str, user_id: str
+) -> str:
+    """Present the bad credential after the upgrade; the event type by which the server
+    accepted it ("" when it sent none, "refused" for a refusal event).
+
+    With handshake steps, only a step's ``expect`` or ``fail`` type says the server
+    went on with the bad credential: a greeting sent before any credential is read
+    (``hello``, ``session.created``) says nothing yet. Without steps, the first event.
+    """
     codec = codec_for(profile)
-    values = {"token": token, "token_b64url": token_b64url(token)}
+    values = {"token": token, "token_b64url": token_b64url(token), "user_id": user_id}
+    steps = profile.handshake
+    accepting = {kind for step in steps for kind in (*step.expect, *step.fail)}
     if mode == "message":
         await ws.send(fill(profile.auth.message, values))
     if profile.handshake and profile.handshake[0].send:
@@ -56,7 +65,7 @@ async def _watch(ws: ClientConnection, profile: Profile, mode: AuthMode, token: 
             kind = rules.event_type(value)
             if kind in profile.auth.refused_events:
                 return "refused"
-            if kind is not None and kind not in rules.ignore:
+            if kind is not None and kind not in rules.ignore and (not steps or kind in accepting):
                 return kind
 
 
@@ -72,7 +81,12 @@ def _accepted(code: int | None, profile: Profile, seen: str) -> tuple[bool, str]
 
 
 async def check_bad_token(
-    target: str, token: str, auth_mode: AuthMode, timeout_s: float, profile: Profile
+    target: str,
+    token: str,
+    auth_mode: AuthMode,
+    timeout_s: float,
+    profile: Profile,
+    user_id: str = "",
 ) -> AuthCheck:
     """Present a wrongly signed token: ok only when it is refused as the profile says.
 
@@ -84,9 +98,10 @@ async def check_bad_token(
     refused_http = profile.auth.refused_http
     try:
         async with asyncio.timeout(timeout_s):
-            ws = await connect_as(codec_for(profile).url(target), token, auth_mode, profile)
+            url = codec_for(profile).url(target)
+            ws = await connect_as(url, token, auth_mode, profile, user_id=user_id)
         if _refuses_after_upgrade(profile, auth_mode):
-            seen = await _watch(ws, profile, auth_mode, token)
+            seen = await _watch(ws, profile, auth_mode, token, user_id)
         else:
             async with asyncio.timeout(AUTH_GRACE_S):
                 await ws.wait_closed()

@@ -104,11 +104,20 @@ def line(text: object, limit: int = 160) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failure | None:
-    """The one mapping from a library exception to a failure reason (None: not a failure)."""
+def classify(
+    exc: BaseException,
+    *,
+    connected: bool,
+    timeout_s: float,
+    clean: Callable[[str], str] = str,
+) -> Failure | None:
+    """The one mapping from a library exception to a failure reason (None: not a failure).
+
+    ``clean`` (the session's redaction) runs on each text before it is shortened.
+    """
     if isinstance(exc, InvalidStatus):
         body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-        return Failure("refused", line(f"HTTP {exc.response.status_code} {body}"))
+        return Failure("refused", line(clean(f"HTTP {exc.response.status_code} {body}")))
     if isinstance(exc, TimeoutError):
         stage = "the run" if connected else "the handshake"
         return Failure("timeout", f"{stage} did not finish within {timeout_s:g} s")
@@ -118,19 +127,22 @@ def classify(exc: BaseException, *, connected: bool, timeout_s: float) -> Failur
         code = exc.rcvd.code if exc.rcvd else ABNORMAL_CLOSE
         reason = f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else ""
         kind: Reason = "planned_close" if code in PLANNED_CLOSES else "closed_abnormally"
-        return Failure(kind, line(f"closed with {code}{reason}"))
+        return Failure(kind, line(clean(f"closed with {code}{reason}")))
     if isinstance(exc, NegotiationError):  # e.g. a subprotocol that was not offered
-        return Failure("protocol_error", line(f"handshake: {exc}"))
+        return Failure("protocol_error", line(clean(f"handshake: {exc}")))
     if isinstance(exc, ValueError) and connected:  # json.JSONDecodeError, UnicodeDecodeError
-        return Failure("protocol_error", line(f"frame is not JSON: {exc}"))
+        return Failure("protocol_error", line(clean(f"frame is not JSON: {exc}")))
     if isinstance(exc, ValueError):  # an unparsable target URL
-        return Failure("connect_error", line(f"invalid target: {exc}"))
+        return Failure("connect_error", line(clean(f"invalid target: {exc}")))
     if isinstance(exc, WebSocketException | OSError):
-        return Failure("connect_error", line(f"{type(exc).__name__}: {exc}"))
+        return Failure("connect_error", line(clean(f"{type(exc).__name__}: {exc}")))
     return None
 
 
-def connect_as(target: str, token: str, auth_mode: AuthMode, profile: Profile) -> connect:
-    """``connect_for`` with only the token's placeholders (for the bad-token and DB checks)."""
-    values = {"token": token, "token_b64url": token_b64url(token)}
+def connect_as(
+    target: str, token: str, auth_mode: AuthMode, profile: Profile, *, user_id: str = ""
+) -> connect:
+    """``connect_for`` with the token's placeholders and ``{user_id}`` (for the bad-token
+    and DB checks)."""
+    values = {"token": token, "token_b64url": token_b64url(token), "user_id": user_id}
     return connect_for(profile, target, auth_mode, lambda text: fill(text, values))

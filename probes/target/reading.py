@@ -26,7 +26,7 @@ from probes.profiles.templates import fill, names_in
 from probes.records import Reason
 from probes.target.connection import StampedConnection, line
 from probes.target.frames import CONTROL, Codec, FrameError, JsonCodec
-from probes.target.redaction import Secrets
+from probes.target.redaction import Secrets, redact
 from probes.target.trace import Trace
 
 NONCE_PREFIX = "slwn"
@@ -124,7 +124,8 @@ class Reader:
         self.ws = ws
 
     def fail(self, reason: Reason, detail: str, *, decisive: bool = False) -> None:
-        self.failures.append(Failure(reason, line(detail), decisive))
+        """Note a failure; its text is redacted before it is shortened (a cut token still hides)."""
+        self.failures.append(Failure(reason, line(redact(detail, self.hidden)), decisive))
 
     async def send(self, template: str, event: Any = None) -> None:
         text = fill(template, self.values, event)
@@ -159,7 +160,8 @@ class Reader:
         errors_by_path, outgoing, canary = rules.error_if_present, self.codec.outgoing, self._canary
         # agent-chat v1's case, the hot path: JSON frames, the type a top-level key.
         loads = json.loads if type(self.codec) is JsonCodec else None
-        type_key = rules.type_keys[0] if len(rules.type_keys) == 1 else None
+        flat_type = len(rules.type_keys) == 1 and not rules.type_from_keys
+        type_key = rules.type_keys[0] if flat_type else None
         event_type = rules.event_type
         while True:
             raw = await recv()

@@ -183,14 +183,15 @@ async def _auth_check(probe: ProbeSettings, issued: float, timeout_s: float) -> 
     if not probe.bad_token_check:
         return None
     profile = probe.profile
+    user_id = f"{probe.user_prefix}-0"
     if static_secret(profile) is not None:
         token = wrong_static_secret()
     else:
-        token = bad_token(f"{probe.user_prefix}-0", now=issued)
+        token = bad_token(user_id, now=issued)
     mode = auth_mode_for(probe.auth, 0, profile)
     if mode == "none":
         return None  # nothing to present, so nothing to refuse
-    return await check_bad_token(probe.target, token, mode, timeout_s, profile)
+    return await check_bad_token(probe.target, token, mode, timeout_s, profile, user_id)
 
 
 async def _db_check(

@@ -160,7 +160,10 @@ async def run_session(spec: SessionSpec) -> SessionResult:
             reader.attach(ws)
             await _converse(reader, plan, spec)
     except TARGET_ERRORS as exc:
-        failure = classify(exc, connected=ws is not None, timeout_s=spec.timeout_s)
+        failure = classify(
+            exc, connected=ws is not None, timeout_s=spec.timeout_s,
+            clean=lambda text: redact(text, hidden),
+        )  # fmt: skip
         if failure is not None:
             reader.failures.append(failure)
         http_status = exc.response.status_code if isinstance(exc, InvalidStatus) else None

@@ -51,7 +51,10 @@ def by_user(result: RoundResult) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def graphql() -> AsyncIterator[tuple[GraphqlServer, str]]:
     server = GraphqlServer()
-    async with serve(server.handler, "127.0.0.1", 0, select_subprotocol=server.select) as ws:
+    async with serve(
+        server.handler, "127.0.0.1", 0,
+        select_subprotocol=server.select, process_request=server.process_request,
+    ) as ws:  # fmt: skip
         yield server, f"ws://127.0.0.1:{ws.sockets[0].getsockname()[1]}/graphql"
 
 

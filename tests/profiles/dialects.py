@@ -18,14 +18,18 @@ These never import ``probes``: they speak the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+from collections.abc import Coroutine
+from http import HTTPStatus
 from typing import Any
 from uuid import uuid4
 
 import jwt
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 SECRET = "profile-tests-secret-0123456789abcdef-xyz"
 AUDIENCE = "agent-chat"
@@ -39,17 +43,30 @@ def user_of(token: str) -> str | None:
         return None
 
 
+async def quietly(run: Coroutine[Any, Any, None]) -> None:
+    """A server task whose client went away: that ends it, nothing more."""
+    with contextlib.suppress(ConnectionClosed):
+        await run
+
+
 class GraphqlServer:
     """graphql-transport-ws, with faults: error, resolver_error, missing_complete,
-    foreign_user, foreign_run, refuse_4401, ping, not_json."""
+    foreign_user, foreign_run, refuse_4401, ping, not_json; ``refuse_http`` refuses
+    every upgrade with that status (as a gateway in front of the server does)."""
 
     def __init__(self) -> None:
         self.faults: dict[str, str] = {}
         self.select_subprotocol = True  # False: accept, but select none (a wrong subprotocol)
         self.pong_timeout_s = 1.0
+        self.refuse_http: int | None = None  # 401 or 403: refuse every upgrade (a gateway's auth)
 
     def select(self, connection: ServerConnection, offered: list[str]) -> str | None:
         return "graphql-transport-ws" if self.select_subprotocol else None
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.refuse_http is None:
+            return None
+        return connection.respond(HTTPStatus(self.refuse_http), "credential refused\n")
 
     async def handler(self, ws: ServerConnection) -> None:
         try:
@@ -196,6 +213,7 @@ class SocketIoServer:
         self.ping_interval_ms, self.ping_timeout_ms = ping_interval_ms, ping_timeout_ms
         self.pongs = 0
         self.dropped = 0
+        self.deaf_to: set[str] = set()  # users whose pongs the server never sees (lost on the way)
 
     async def handler(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
@@ -207,9 +225,12 @@ class SocketIoServer:
         await ws.send("0" + json.dumps(opened))
         pong = asyncio.Event()
         pinger = asyncio.create_task(self.ping(ws, pong))
+        runs: list[asyncio.Task[None]] = []
         user = ""
         try:
             async for raw in ws:
+                if raw == "3" and user in self.deaf_to:
+                    continue
                 if raw == "3":
                     self.pongs += 1
                     pong.set()
@@ -222,12 +243,16 @@ class SocketIoServer:
                     await ws.send("40" + json.dumps({"sid": uuid4().hex}))
                 elif raw.startswith("42") and user:
                     name, payload = json.loads(raw[2:])
-                    if name == "chat":
-                        await self.run(ws, user, payload["id"], self.faults.get(user, ""))
+                    if name == "chat":  # run beside the reading: pongs are read mid-run
+                        fault = self.faults.get(user, "")
+                        run = self.run(ws, user, payload["id"], fault)
+                        runs.append(asyncio.create_task(quietly(run)))
         except ConnectionClosed:
             pass
         finally:
             pinger.cancel()
+            for task in runs:
+                task.cancel()
 
     async def ping(self, ws: ServerConnection, pong: asyncio.Event) -> None:
         """Ping every interval; a client that does not pong within the timeout is dropped."""

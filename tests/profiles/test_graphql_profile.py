@@ -87,3 +87,23 @@ async def test_a_client_that_does_not_answer_the_ping_is_dropped_and_that_shows(
     session = (await probe_round(url, deaf, users=1, bad_token_check=False)).sessions[0]
     assert (session.reason, session.close_code) == ("closed_abnormally", 4400)
     assert session.error == "closed_abnormally: closed with 4400 (pong not received)"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [401, 403])
+async def test_an_upgrade_refused_with_http_401_or_403_is_a_refused_credential(
+    graphql: tuple[GraphqlServer, str], status: int
+) -> None:
+    """The handshake form of a refusal (``refused_http``) is recorded as the close forms
+    4401/4403 are: reason ``refused``, no run; and the bad-token check counts it as refused."""
+    server, url = graphql
+    server.refuse_http = status
+    result = await probe_round(url, PROFILE, users=2)
+    for s in result.sessions:
+        assert (s.outcome, s.reason, s.http_status, s.close_code) == (
+            "failed", "refused", status, None,
+        )  # fmt: skip
+        assert s.error == f"refused: HTTP {status} credential refused"
+        assert (s.events, s.first_event_ms, s.completion_ms) == ((), None, None)
+    assert result.auth_check is not None
+    assert (result.auth_check.ok, result.auth_check.http_status) == (True, status)

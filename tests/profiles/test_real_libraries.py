@@ -18,6 +18,8 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from probes.profiles.registry import builtin, load_file
 from tests.profiles.conftest import probe_round
@@ -36,9 +38,11 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
-def socketio_app() -> web.Application:
+def socketio_app(ping_interval: float = 0.1, ping_timeout: float = 0.5) -> web.Application:
     """A python-socketio chat server that pings every 0.1 s (a run spans several pings)."""
-    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=0.1, ping_timeout=0.5)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", ping_interval=ping_interval, ping_timeout=ping_timeout
+    )
     app = web.Application()
     sio.attach(app)
 
@@ -75,6 +79,25 @@ async def test_the_socketio_codec_reads_python_socketio(socketio_url: str) -> No
     events = [e.type for e in result.sessions[0].events]
     assert events == ["connect", "run_started", "run_delta", "run_done"]
     assert result.auth_check is not None and result.auth_check.ok  # CONNECT_ERROR for a bad token
+
+
+@pytest.mark.asyncio
+async def test_a_probe_session_outlives_python_socketios_ping_timeout() -> None:
+    """pingInterval 50 ms + pingTimeout 100 ms, a run of 450 ms: python-socketio drops a
+    client that does not answer its ``2`` (a plain client here, which never does) and
+    keeps the probe's sessions, whose codec answers ``3`` to each of the nine pings."""
+    runner, port = await serve_app(socketio_app(ping_interval=0.05, ping_timeout=0.1))
+    url = f"ws://127.0.0.1:{port}/socket.io/"
+    try:
+        async with connect(url + "?EIO=4&transport=websocket") as deaf:
+            assert (await deaf.recv()).startswith("0{")  # the open packet
+            with pytest.raises(ConnectionClosed):
+                while True:  # the server's pings, unanswered, then its close
+                    assert await asyncio.wait_for(deaf.recv(), 5) == "2"
+        result = await probe_round(url, SOCKETIO_PROFILE, users=3)
+    finally:
+        await runner.cleanup()
+    assert [(s.reason, s.close_code) for s in result.sessions] == [(None, 1000)] * 3
 
 
 @strawberry.type

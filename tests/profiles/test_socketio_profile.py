@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import serve
 
 from probes.profiles.registry import load_file
 from tests.profiles.conftest import by_user, probe_round
@@ -54,3 +55,21 @@ async def test_each_socketio_fault_shows_as_exactly_that(
     assert (clean.seq_gaps, clean.order_ok, clean.close_code) == (0, True, 1000)
     assert server.pongs > 0 and server.dropped == 0  # the codec answered every ping
     assert result.auth_check is not None and result.auth_check.ok  # 44 for a bad token
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_drops_a_client_whose_pongs_it_never_sees_shows_as_that() -> None:
+    """Engine.IO's pingTimeout: the server hears no pong and drops the transport. The
+    codec answers every ping (the other user completes through several), so the test
+    server is told to lose one user's pongs; that user's record says what happened."""
+    server = SocketIoServer(ping_interval_ms=50, ping_timeout_ms=100)
+    server.deaf_to = {"u-1"}
+    async with serve(server.handler, "127.0.0.1", 0) as ws:
+        url = f"ws://127.0.0.1:{ws.sockets[0].getsockname()[1]}/socket.io/"
+        result = await probe_round(url, PROFILE, users=2, bad_token_check=False)
+    kept, dropped = by_user(result)["u-0"], by_user(result)["u-1"]
+    assert (kept.reason, kept.close_code) == (None, 1000)
+    assert (dropped.reason, dropped.close_code) == ("closed_abnormally", 1006)
+    assert dropped.error == "closed_abnormally: closed with 1006"
+    assert dropped.completion_ms is None and "run_done" in dropped.missing_events
+    assert server.dropped == 1 and server.pongs >= 2  # u-0 answered a ping mid-run, twice or more
