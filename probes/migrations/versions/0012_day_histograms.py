@@ -7,8 +7,8 @@ history already stored are built here from its hour rows, a day at a time,
 with the same merge a read does: a read of an upgraded store gives the same
 percentiles as one written since.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -22,8 +22,8 @@ from alembic import op
 if TYPE_CHECKING:
     from probes.results.histograms import Histogram
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
