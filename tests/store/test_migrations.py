@@ -265,8 +265,19 @@ def test_0004_lists_the_labels_of_existing_rounds_and_drops_the_duplicate_indexe
 def test_0011_gives_stored_sessions_profiles_md_total_ms(store_url: str) -> None:
     """Rows written before 0011 held connect-to-close in ``total_ms``; after it they hold
     PROFILES.md's figure (chat sent -> the done that passed), None where none came."""
-    done = SessionResult("t1", "chat", "ws://a/ws", "eu-1", "u1", "header", T0,
-                         connect_ms=3.0, completion_ms=900.0, total_ms=1250.0, outcome="ok")
+    done = SessionResult(
+        "t1",
+        "chat",
+        "ws://a/ws",
+        "eu-1",
+        "u1",
+        "header",
+        T0,
+        connect_ms=3.0,
+        completion_ms=900.0,
+        total_ms=1250.0,
+        outcome="ok",
+    )
     cut = SessionResult("t1", "chat", "ws://a/ws", "eu-1", "u2", "header", T0,
                         connect_ms=3.0, total_ms=4000.0, close_code=1011)  # fmt: skip
     timing = (DbTiming("thread_create", 12.0, None, True),)
