@@ -1,5 +1,8 @@
 """A saved round -> one evaluation of its (probe, target, runner): the round and its alerts.
 
+The alerts that count are the objectives' page-severity burn-rate alerts; ticket
+alerts are for ``slawatch_slo_alert_firing{severity="ticket"}`` and Prometheus.
+
 Only the round's own series is evaluated, so with several runners in one store
 each runner judges (and notifies about) what it measured, and one fault opens
 one incident per runner that sees it.
@@ -38,7 +41,10 @@ def evaluation(r: RoundResult, series: list[SloSeries]) -> Evaluation:
     summary = round_summary(r)
     severity = "page"
     for s in series:
-        alerts = [a for a in s.result.alerts if a.state == "firing"]
+        # Page alerts only: a ticket alert (3 days / 6 hours) stays firing for up to
+        # 6 hours after a fault is fixed, and would hold its incident open (or open
+        # a second one after it resolved) that long; it shows on /metrics instead.
+        alerts = [a for a in s.result.alerts if a.state == "firing" and a.severity == "page"]
         if alerts and firing is None:
             worst = alerts[0]
             firing, severity = s.slo.name, worst.severity

@@ -7,7 +7,9 @@ sends due outbox rows, one POST at a time, each within ``deadline_s``. Every
 store call runs in a worker thread, so neither a slow store nor a hanging
 receiver can stall the probes. A failed delivery is retried with backoff; a
 sent one is marked sent at once, and only pending rows are ever sent, so a
-restart resumes where it stopped without paging twice.
+restart resumes where it stopped without paging twice. A row is claimed before
+its POST (``claim_notification``), so two runners over one store (``--ha``)
+never both send it.
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ class Alerting:
 
     async def _send(self, delivery: Delivery, target: NotifySettings) -> int:
         now = self._now()
+        lease = now + timedelta(seconds=3 * self._deadline_s)  # longer than one POST
+        if not await asyncio.to_thread(self._store.claim_notification, delivery, lease):
+            return 0  # another runner over this store is sending it
         body = payloads.body(delivery.incident, delivery.event, self._settings, target, now)
         try:
             key = f"{delivery.incident.id}:{target.name}:{delivery.event}"

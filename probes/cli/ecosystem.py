@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,18 +16,29 @@ from probes.cli.common import open_store, output
 from probes.config import Settings
 from probes.errors import UsageError
 from probes.exposition.server import DEFAULT_LISTEN, Exporter, serve_metrics
-from probes.results import ResultStore
+from probes.results import DATABASE_ERRORS, ResultStore
 from probes.slo_formats import from_openslo, to_openslo, to_sloth
+
+log = logging.getLogger("slawatch.exporter")
 
 
 def exporter(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve ``/metrics`` from the store until interrupted."""
-    with (
-        open_store(settings) as store,
-        metrics(store, settings, args.listen, "--listen"),
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        threading.Event().wait()
+    """Serve ``/metrics`` from the store until interrupted.
+
+    The objectives are tracked first, as a runner does at its start: a store
+    no runner of this configuration has written yet gets its SLI cache filled
+    here, not during the first scrape (which Prometheus would time out).
+    """
+    with open_store(settings) as store:
+        try:
+            store.track_slis(settings.slos)
+        except DATABASE_ERRORS as exc:  # locked or read-only: the first scrape fills instead
+            log.warning("SLI cache not filled at start: %s", exc)
+        with (
+            metrics(store, settings, args.listen, "--listen"),
+            contextlib.suppress(KeyboardInterrupt),
+        ):
+            threading.Event().wait()
     return 0
 
 

@@ -28,11 +28,16 @@ Conventions:
   counts of the threshold SLIs per (sli, threshold, operation), filled by reads,
   emptied for a round's minutes by ``save_round``, kept by ``prune_older_than``
   (``sli_cache``).
+- Hourly roll-ups: ``session_rollup_hour`` and ``sli_hour_cache`` hold the same
+  counts per whole hour (plus the rounds' auth checks), always equal to the sum
+  of their minutes: written in the transaction that writes the minutes, filled
+  by revision 0011 (``hourly``). ``hourly.sums`` reads whole hours from them and
+  the hours a window edge cuts from the minute tables.
 
 Modules: ``schema`` (tables, types, indexes), ``engine`` (connections, SQLite
 pragmas, migrations), ``rows`` (records <-> rows), ``query`` (windows, filters,
 buckets), ``writes``, ``bulk`` (COPY / executemany), ``reads``, ``labels`` (the label
-table), ``sli`` (SLI counting), ``sli_cache`` (the per-minute SLI cache),
+table), ``sli`` (SLI counting), ``sli_cache`` (the per-minute SLI cache), ``hourly``,
 ``histograms``, ``aggregates`` (the dashboard's percentiles and per-bucket
 counts), ``retention``, ``store`` (``ResultStore``).
 """

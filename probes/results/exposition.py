@@ -73,9 +73,12 @@ def bucket_of(seconds: float) -> str:
 def round_counts(r: RoundResult) -> Increments:
     """The counter and histogram increments of one round: (metric, label, bucket) -> n."""
     c: Increments = defaultdict(float)
+    # The counters without a label of their own exist (at 0) from a series' first
+    # round on: a query for them finds 0, not "no data" (rate() needs the 0, too).
+    for name in ("ws_sessions", "ws_msgs_sent", "ws_msgs_received", "isolation_foreign_events"):
+        c[name, "", ""] += 0
     c["rounds", "", ""] += 1
-    if r.status == "skipped":
-        c["rounds_skipped", "", ""] += 1
+    c["rounds_skipped", "", ""] += r.status == "skipped"
     for s in r.sessions:
         c["ws_sessions", "", ""] += 1
         if s.outcome != "ok":

@@ -185,6 +185,22 @@ def events_of(engine: Engine, incident_ids: Sequence[str]) -> dict[tuple[str, st
     return out
 
 
+def claim(writer: Engine, delivery: Delivery, until: datetime) -> bool:
+    """Take a due row for sending: push its ``due_at`` to ``until`` unless another did.
+
+    A compare-and-set on the ``due_at`` it was read with, so of several senders
+    over one store (``--ha`` runners) exactly one sends it. If the sender dies
+    before ``finish``, the row is due again at ``until``.
+    """
+    query = (
+        update(notifications)
+        .where(_n.id == delivery.id, _n.status == "pending", _n.due_at == delivery.due_at)
+        .values(due_at=until)
+    )
+    with writer.begin() as conn:
+        return conn.execute(query).rowcount == 1
+
+
 def finish(
     writer: Engine,
     delivery_id: int,

@@ -26,6 +26,8 @@ from probes.results.schema import (
     histogram_table,
     rounds,
     session_rollup,
+    session_rollup_hour,
+    sli_hour_cache,
     sli_minute_cache,
     sli_minute_coverage,
     to_utc,
@@ -44,7 +46,9 @@ PRUNED_TABLES = (
     "db_timings",
     "rounds",
     "session_rollup_minute",
+    "session_rollup_hour",
     "sli_minute_cache",
+    "sli_hour_cache",
     "sli_minute_coverage",
     "histograms",
 )
@@ -70,6 +74,10 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
     for table in (session_rollup, sli_minute_cache, sli_minute_coverage, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
+    # An hour row goes once its whole hour is before the cutoff (it keeps the
+    # counts of the hour's pruned minutes until then).
+    for table in (session_rollup_hour, sli_hour_cache):
+        deleted += _delete_minutes_before(writer, table, minute // 60 * 60)
     return deleted
 
 

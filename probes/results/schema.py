@@ -257,6 +257,29 @@ session_rollup = Table(
     Index(None, "probe", "bucket"),
     Index(None, "target", "bucket"),
 )
+# The hourly roll-up beside it (``probes.results.hourly``): the same counts per
+# whole hour, ``minute`` the hour's first epoch minute, plus the auth checks of the
+# rounds that started in the hour (rows of rounds without counted sessions have
+# zero sessions). Written in the round's transaction, so it always equals the sum
+# of its minutes; long windows read it instead of 60 times as many minute rows.
+session_rollup_hour = Table(
+    "session_rollup_hour",
+    METADATA,
+    Column("minute", Integer, primary_key=True),
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("sessions", Integer, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("complete_in_order", Integer, nullable=False),
+    Column("not_1011", Integer, nullable=False),
+    Column("no_foreign", Integer, nullable=False),
+    Column("connected", Integer, nullable=False),
+    Column("planned", Integer, nullable=False),
+    Column("auth_checks", Integer, nullable=False),  # rounds with auth_ok not NULL
+    Column("auth_ok", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
 # The per-minute SLI cache (``probes.results.sli_cache``): a definition is
 # (sli, threshold, operation), operation '' when the SLI has none.
 sli_minute_cache = Table(
@@ -282,6 +305,23 @@ sli_minute_coverage = Table(
     Column("operation", String, primary_key=True),
     Column("minute", Integer, primary_key=True),
     Index(None, "minute"),
+    sqlite_with_rowid=False,
+)
+# The SLI cache per whole hour: the sum of the hour's ``sli_minute_cache`` rows,
+# kept equal to it by every write of the minute cache (``sli_cache``).
+sli_hour_cache = Table(
+    "sli_hour_cache",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # the hour's first epoch minute
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("good", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Index(None, "minute"),  # save_round recomputes hours across every definition
     sqlite_with_rowid=False,
 )
 # One row per runner process (``instance``): what it schedules and when it last

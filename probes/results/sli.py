@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 
 from probes.config import SloSettings
 from probes.records import INTERNAL_ERROR_CLOSE, Filters, SliBucket
-from probes.results import sli_cache
+from probes.results import hourly, sli_cache
 from probes.results.query import (
     attribute_filters,
     bucket,
@@ -51,7 +51,15 @@ from probes.results.query import (
     timings,
     window,
 )
-from probes.results.schema import db_timings, rounds, session_rollup, sessions, to_utc
+from probes.results.schema import (
+    db_timings,
+    epoch_minute,
+    rounds,
+    session_rollup,
+    session_rollup_hour,
+    sessions,
+    to_utc,
+)
 from probes.results.sli_cache import Events
 
 _s = sessions.c
@@ -128,15 +136,25 @@ def _session_count_sli(
 
     if filters.run_ids is not None or bucket_s % 60 or first >= last:
         return _buckets(engine, raw(since, until))
-    r = session_rollup.c
-    where = [r.bucket >= first, r.bucket < last, *attribute_filters(session_rollup, filters)]
-    rolled_up = select(
-        bucket(session_rollup, r.bucket, bucket_s, sqlite).label("b"),
-        rolled.label("g"),
-        (r.sessions - r.planned if planned_out else r.sessions).label("v"),
-    ).where(*where)
+
+    def rolled_up(a: int, b: int, whole_hours: bool) -> Select[Any]:
+        """The rollup rows of epoch minutes ``[a, b)``: of the hour table, or the minute one."""
+        table = session_rollup_hour if whole_hours else session_rollup
+        r = table.c
+        span = (
+            [r.minute >= a, r.minute < b]
+            if whole_hours
+            else [r.bucket >= start_of(60 * a), r.bucket < start_of(60 * b)]  # its key
+        )
+        return select(
+            bucket(table, r.minute, bucket_s, sqlite).label("b"),
+            r[rolled.name].label("g"),
+            (r.sessions - r.planned if planned_out else r.sessions).label("v"),
+        ).where(*span, *attribute_filters(table, filters))
+
+    spans = hourly.split(epoch_minute(first), epoch_minute(last), bucket_s)
     edges = [(since, first), (last, until)]
-    queries = [rolled_up] + [raw(a, b) for a, b in edges if a < b]
+    queries = [rolled_up(*span) for span in spans] + [raw(a, b) for a, b in edges if a < b]
     totals: Counter[int] = Counter()
     valid: Counter[int] = Counter()
     with engine.connect() as conn:  # one connection: one snapshot on SQLite

@@ -20,6 +20,9 @@ could not write: read-only or locked; or a round emptied it meanwhile).
 ``prune_older_than`` keeps the cache, as it keeps the rollup: cached minutes
 keep their counts after the raw rows are gone; minutes not cached by then are
 counted from what is left.
+
+Every write of the minute cache also recomputes the hours it touched in
+``sli_hour_cache`` (``hourly.rehour_sli``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -55,11 +58,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, SliBucket
+from probes.results.hourly import rehour_sli, split
 from probes.results.query import attribute_filters, bucket, bucket_rows, bucket_select, start_of
 from probes.results.schema import (
     NO_FILTERS,
     epoch_minute,
     rounds,
+    sli_hour_cache,
     sli_minute_cache,
     sli_minute_coverage,
 )
@@ -113,9 +118,9 @@ def counts(
     first = epoch_minute(since) + (since != _floor(since))
     last = epoch_minute(until)
     with _snapshot(engine) as conn:
-        oldest, newest = conn.execute(
-            select(func.min(rounds.c.started_at), func.max(rounds.c.started_at))
-        ).one()
+        # Two statements: each is one index seek (both in one scan the whole index).
+        oldest = conn.execute(select(func.min(rounds.c.started_at))).scalar_one()
+        newest = conn.execute(select(func.max(rounds.c.started_at))).scalar_one()
         last = min(last, epoch_minute(newest)) if newest is not None else first
         # Minutes before the first stored round have no events: nothing to count.
         first = max(first, epoch_minute(oldest)) if oldest is not None else first
@@ -181,6 +186,7 @@ def forget_minutes(conn: Connection, first: int, last: int, *, exclusive: bool =
         conn.execute(text(f"SELECT pg_advisory_xact_lock{how}({FILL_LOCK})"))
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
+    rehour_sli(conn, first, last)  # the hours keep the sums of their other minutes
 
 
 @contextmanager
@@ -249,6 +255,7 @@ def _store(conn: Connection, definition: Definition, source: Source, a: int, b: 
     minutes = select(literal_column(str(int(a)), Integer).label("m")).cte("m", recursive=True)
     minutes = minutes.union_all(select(minutes.c.m + 1).where(minutes.c.m < b - 1))
     conn.execute(insert(sli_minute_coverage).from_select(names[:4], select(*key, minutes.c.m)))
+    rehour_sli(conn, a, b - 1, (definition.sli, definition.threshold, definition.operation))
 
 
 def _answer(
@@ -271,7 +278,7 @@ def _answer(
     valid: Counter[int] = Counter()
     queries, raw = [], [(since, until)]
     if cached is not None:
-        queries.append(_cached(definition, cached, filters, bucket_s, sqlite))
+        queries += _cached(definition, cached, filters, bucket_s, sqlite)
         raw = [(since, _at(cached[0])), (_at(cached[1]), until)]
     for start, end in raw:
         if start < end:
@@ -292,18 +299,26 @@ def _answer(
 
 def _cached(
     definition: Definition, minutes: tuple[int, int], filters: Filters, bucket_s: int, sqlite: bool
-) -> Select[Any]:
-    c = sli_minute_cache.c
-    return select(
-        bucket(sli_minute_cache, c.minute, bucket_s, sqlite).label("b"),
-        c.good.label("g"),
-        c.valid.label("v"),
-    ).where(
-        *definition.where(sli_minute_cache),
-        c.minute >= minutes[0],
-        c.minute < minutes[1],
-        *attribute_filters(sli_minute_cache, filters),
-    )
+) -> list[Select[Any]]:
+    """The cache's rows of ``minutes``: whole hours from ``sli_hour_cache`` when a
+    bucket holds whole hours, the rest from ``sli_minute_cache``."""
+    out = []
+    for a, b, whole_hours in split(minutes[0], minutes[1], bucket_s):
+        table = sli_hour_cache if whole_hours else sli_minute_cache
+        c = table.c
+        out.append(
+            select(
+                bucket(table, c.minute, bucket_s, sqlite).label("b"),
+                c.good.label("g"),
+                c.valid.label("v"),
+            ).where(
+                *definition.where(table),
+                c.minute >= a,
+                c.minute < b,
+                *attribute_filters(table, filters),
+            )
+        )
+    return out
 
 
 def _at(minute: int) -> datetime:

@@ -509,6 +509,10 @@ class ResultStore:
         """(incident, target) -> {event: status} of the outbox."""
         return incidents.events_of(self._engine, incident_ids)
 
+    def claim_notification(self, delivery: incidents.Delivery, until: datetime) -> bool:
+        """Take a due outbox row for sending (False: another sender has it)."""
+        return incidents.claim(self._writer, delivery, until)
+
     def finish_notification(
         self,
         delivery_id: int,

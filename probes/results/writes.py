@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from probes.records import INTERNAL_ERROR_CLOSE, Annotation, RoundResult, SessionResult
-from probes.results import exposition, histograms, sli
+from probes.results import exposition, histograms, hourly, sli
 from probes.results.bulk import insert_rows, new_ids
 from probes.results.errors import RoundNotSaved
 from probes.results.labels import remember_labels
@@ -103,6 +103,7 @@ def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
     counted = [s for r in batch if r.status not in UNCOUNTED_STATUSES for s in r.sessions]
     if counted:
         _add_to_rollup(conn, counted)
+    _add_auth_checks(conn, batch)
     samples = [
         {"run_id": r.run_id, "at": m.at, "rss_mb": m.rss_mb}
         for r in batch
@@ -146,6 +147,19 @@ def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
         for k, c in sorted(counts.items())
     ]
     conn.execute(stmt, rows)
+    hourly.add_counts(conn, {(epoch_minute(k[0]), *k[1:]): c for k, c in counts.items()})
+
+
+def _add_auth_checks(conn: Connection, batch: Sequence[RoundResult]) -> None:
+    """The rounds' auth checks (``auth_rejection``) in their hours' roll-up rows."""
+    counts: dict[tuple[int, str, str, str], Counter[str]] = {}
+    for r in batch:
+        if r.auth_check is not None:  # as round_row stores auth_ok
+            key = (epoch_minute(r.started_at), r.probe, r.target, r.runner)
+            c = counts.setdefault(key, Counter())
+            c["auth_checks"] += 1
+            c["auth_ok"] += bool(r.auth_check.ok)
+    hourly.add_counts(conn, counts)
 
 
 def add_annotation(writer: Engine, a: Annotation) -> int:

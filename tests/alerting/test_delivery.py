@@ -257,3 +257,38 @@ def test_maintenance_holds_pages_and_its_end_pages_only_an_open_incident(
         assert receiver.accepted == []  # nothing to say once it is over
     else:
         assert deliveries(receiver) == {("hook", "firing"): 1, ("services", "firing"): 1}
+
+
+def test_two_runners_over_one_store_send_each_delivery_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    # Two --ha runners share one outbox: a row one of them is sending (its POST held
+    # by the receiver) is not sent by the other, which sends the next row instead.
+    release = threading.Event()
+    receiver.delay = release
+    receiver.start()
+    clock = Clock()
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    async def until_seen(n: int) -> None:
+        deadline = asyncio.get_running_loop().time() + 10
+        while receiver.seen < n:
+            assert asyncio.get_running_loop().time() < deadline, "no request arrived"
+            await asyncio.sleep(0.01)  # polling a condition, with a deadline
+
+    async def scenario() -> list[int]:
+        with ResultStore.open(url) as one, ResultStore.open(url) as other:
+            first = Alerting(one, settings(), now=clock, deadline_s=5)
+            second = Alerting(other, settings(), now=clock, deadline_s=5)
+            await rounds(first, one, clock, False, False)  # opens: a firing row per target
+            loop = asyncio.get_running_loop()
+            a = loop.create_task(first.send_due())
+            await until_seen(1)  # the first runner's POST of one row hangs
+            b = loop.create_task(second.send_due())
+            await until_seen(2)  # the second runner took the other row
+            release.set()
+            return list(await asyncio.gather(a, b))
+
+    sent = asyncio.run(scenario())
+    assert sorted(sent) == [1, 1]
+    assert deliveries(receiver) == {("hook", "firing"): 1, ("services", "firing"): 1}

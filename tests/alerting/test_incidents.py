@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from probes.alerting.evaluate import evaluation
 from probes.alerting.incidents import Evaluation, Subject, Thresholds, Tracked, step
+from probes.config import SloSettings, parse_settings
+from probes.exposition.slo_series import SloSeries
+from probes.judging import slo as maths
+from probes.records import RoundResult, SliBucket
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HERE = Subject("chat", "ws://a/ws", "eu-1")
@@ -72,3 +77,28 @@ def test_an_incident_records_what_opened_it_and_when_it_resolved() -> None:
     state, done = step(state, SIGNALS[P], Thresholds(), now=later, new_id="c")
     assert done is not None and done.incident.id == "a" and done.incident.resolved_at == later
     assert state.incident is None
+
+
+def judged(bad_per_100: int) -> SloSeries:
+    """An objective of 99 % with ``bad_per_100`` bad events of every 100, each minute for 3 days."""
+    slo = SloSettings("ok-sessions", "session_success", 99.0)
+    buckets = [
+        SliBucket(T0 - timedelta(minutes=m + 1), 100 - bad_per_100, 100) for m in range(3 * 1440)
+    ]
+    result = maths.evaluate(
+        slo, buckets, since=T0 - timedelta(days=30), until=T0, width_s=60, maintenance=(),
+        coverage=1.0, alerts=parse_settings("").alerts,
+    )  # fmt: skip
+    return SloSeries(slo, ("chat", "ws://a/ws", "eu-1"), 0, 0, result)
+
+
+def test_only_page_alerts_open_or_hold_an_incident() -> None:
+    passed = RoundResult("r", "chat", "ws://a/ws", "eu-1", T0, T0, "passed")
+    slow_burn = judged(2)  # 2x the budget: the ticket alert fires, neither page alert
+    assert {a.severity: a.state for a in slow_burn.result.alerts}["ticket"] == "firing"
+    assert {a.state for a in slow_burn.result.alerts if a.severity == "page"} == {"ok"}
+    assert evaluation(passed, [slow_burn]).firing is None
+    assert evaluation(passed, [slow_burn]).bad is False  # a healthy evaluation: it resolves
+    fast_burn = judged(20)
+    assert evaluation(passed, [fast_burn]).firing == "ok-sessions"
+    assert evaluation(passed, [fast_burn]).severity == "page"

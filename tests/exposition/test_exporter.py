@@ -35,6 +35,7 @@ FAMILIES = (
     "slawatch_target_memory_bytes", "slawatch_target_memory_growth_bytes",
     "slawatch_round_success", "slawatch_round_duration_seconds",
     "slawatch_last_round_timestamp_seconds", "slawatch_rounds_total",
+    "slawatch_rounds_skipped_total",
     "slawatch_slo_good_events_total", "slawatch_slo_valid_events_total",
     "slawatch_slo_objective_ratio", "slawatch_slo_error_budget_remaining_ratio",
     "slawatch_slo_burn_rate", "slawatch_slo_alert_firing", "slawatch_store_up",

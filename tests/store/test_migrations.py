@@ -42,6 +42,8 @@ TABLES = {
     "alert_subjects",
     "incidents",
     "notifications",
+    "session_rollup_hour",
+    "sli_hour_cache",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
@@ -56,6 +58,8 @@ LATER_TABLES = {
     "alert_subjects",
     "incidents",
     "notifications",
+    "session_rollup_hour",  # 0011: filled from the minute tables (tests/store/test_hourly.py)
+    "sli_hour_cache",
 }
 HEAD = engine.head_revision()
 
@@ -185,7 +189,8 @@ def legacy_insert(url: str, rounds: list[RoundResult], *, minutes: bool = False)
                     [{"bucket": minute, "probe": r.probe, "target": r.target, "runner": r.runner}
                      | {n: len(r.sessions) for n in ("sessions", "complete_in_order",
                                                      "no_foreign", "connected")}
-                     | {"ok": len(r.sessions) - 1, "not_1011": len(r.sessions) - 1}],
+                     | {"ok": len(r.sessions) - 1, "not_1011": len(r.sessions) - 1}
+                     | ({"minute": epoch_minute(minute)} if minutes else {})],
                 )  # fmt: skip
     finally:
         legacy.dispose()

@@ -1,0 +1,199 @@
+"""The hourly roll-ups: long windows read whole hours, not 60 times as many minute rows.
+
+``session_rollup_hour`` holds the per-minute session counts of
+``session_rollup_minute`` summed per hour (and the rounds' auth checks), added to
+by ``save_round`` in the round's transaction; ``sli_hour_cache`` holds the SLI
+cache summed per hour, recomputed from ``sli_minute_cache`` for every hour a
+write of the minute cache touches (``sli_cache``), in the same transaction. So
+an hour row always equals the sum of its minutes, and revision 0011 fills both
+from the minute tables: no reader ever builds them.
+
+``sums`` answers what ``exposition.segment_sums`` answers over a minute table,
+from both tables: each hour that no segment bound, maintenance edge or limit
+cuts comes from its hour row, the few cut hours from their minute rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from probes.results.exposition import Labels, Pause, Segment, segment_sums
+from probes.results.schema import session_rollup_hour, sli_hour_cache, sli_minute_cache
+
+HOUR = 60  # minutes
+# Counts of session_rollup_hour, each the sum of the minute table's column of that name.
+SESSION_COUNTS = (
+    "sessions",
+    "ok",
+    "complete_in_order",
+    "not_1011",
+    "no_foreign",
+    "connected",
+    "planned",
+)
+AUTH_COUNTS = ("auth_checks", "auth_ok")
+
+
+def hour_of(minute: int) -> int:
+    """The first epoch minute of the hour ``minute`` falls in."""
+    return minute // HOUR * HOUR
+
+
+def split(first: int, last: int, bucket_s: int) -> list[tuple[int, int, bool]]:
+    """Minutes ``[first, last)`` as spans ``(a, b, whole_hours)`` for buckets of ``bucket_s``.
+
+    When a bucket holds whole hours (``bucket_s`` a multiple of 3600, buckets being
+    epoch-aligned), the whole hours inside come from an hour table (True) and the
+    minutes at either edge from the minute table; otherwise all from minutes.
+    """
+    if first >= last:
+        return []
+    a, b = -(-first // HOUR) * HOUR, last // HOUR * HOUR
+    if bucket_s % (HOUR * 60) or a >= b:
+        return [(first, last, False)]
+    spans = [(first, a, False), (a, b, True), (b, last, False)]
+    return [s for s in spans if s[0] < s[1]]
+
+
+def add_counts(conn: Connection, counts: dict[tuple[int, str, str, str], Counter[str]]) -> None:
+    """Add counts keyed by (epoch minute, probe, target, runner) to their hours' rows."""
+    hours: dict[tuple[int, str, str, str], Counter[str]] = {}
+    for (minute, probe, target, runner), c in counts.items():
+        hours.setdefault((hour_of(minute), probe, target, runner), Counter()).update(c)
+    if not hours:
+        return
+    names = (*SESSION_COUNTS, *AUTH_COUNTS)
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    upsert = dialect.insert(session_rollup_hour)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=["minute", "probe", "target", "runner"],
+        set_={n: session_rollup_hour.c[n] + upsert.excluded[n] for n in names},
+    )
+    # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
+    rows = [
+        {"minute": k[0], "probe": k[1], "target": k[2], "runner": k[3]} | {n: c[n] for n in names}
+        for k, c in sorted(hours.items())
+    ]
+    conn.execute(stmt, rows)
+
+
+def rehour_sli(
+    conn: Connection, first: int, last: int, key: tuple[str, float, str] | None = None
+) -> None:
+    """Recompute the SLI hour rows of the hours holding minutes ``first..last`` (inclusive).
+
+    ``key``: only that definition's (sli, threshold, operation); None: every one.
+    """
+    a, b = hour_of(first), hour_of(last) + HOUR
+    h, m = sli_hour_cache.c, sli_minute_cache.c
+    only_h = [] if key is None else [h.sli == key[0], h.threshold == key[1], h.operation == key[2]]
+    only_m = [] if key is None else [m.sli == key[0], m.threshold == key[1], m.operation == key[2]]
+    conn.execute(delete(sli_hour_cache).where(*only_h, h.minute >= a, h.minute < b))
+    keys = [m.sli, m.threshold, m.operation, hour_column(m.minute), m.probe, m.target, m.runner]
+    summed = (
+        select(*keys, func.sum(m.good), func.sum(m.valid))
+        .where(*only_m, m.minute >= a, m.minute < b)
+        .group_by(*keys)
+    )
+    names = ["sli", "threshold", "operation", "minute", "probe", "target", "runner"]
+    conn.execute(insert(sli_hour_cache).from_select([*names, "good", "valid"], summed))
+
+
+Build = Callable[[Table], tuple[Select[Any], Sequence[Any], list[tuple[Any, Any]]]]
+# The minute table's rows of the given hours (first minutes), before ``limit`` if not None.
+Rows = Callable[[Sequence[int], int | None], ColumnElement[bool]]
+
+
+def sums(
+    conn: Connection,
+    minute_table: Table,
+    hour_table: Table,
+    build: Build,
+    minute_rows: Rows,
+    bounds: Sequence[int],
+    maintenance: Sequence[Pause],
+    limit: int | None = None,
+) -> dict[Labels, list[list[Segment]]]:
+    """``segment_sums`` of the minute table's rows, reading whole hours from the hour table.
+
+    ``build(table)`` gives the base query, the (probe, target, runner) columns and
+    the (good, valid) pairs over a table (the two tables name their columns
+    alike); ``minute_rows(hours, limit)`` selects the minute table's rows of
+    those hours (on an index: ``in_minutes``, ``in_spans``). ``limit``: only
+    minutes before it.
+    """
+    edges = [*bounds, *(e for a, b, _ in maintenance for e in (a, b))]
+    edges += [] if limit is None else [limit]
+    cut = sorted({hour_of(e) for e in edges if e % HOUR})
+    hour_base, hour_labels, hour_pairs = build(hour_table)
+    h = hour_table.c
+    whole: list[ColumnElement[bool]] = [h.minute.not_in(cut)] if cut else []
+    whole += [] if limit is None else [h.minute + HOUR <= limit]
+    found = segment_sums(
+        conn, hour_base.where(*whole), hour_labels, h.minute, hour_pairs, bounds, maintenance
+    )
+    if not cut:
+        return found
+    base, labels, pairs = build(minute_table)
+    minutes = segment_sums(
+        conn, base.where(minute_rows(cut, limit)), labels, minute_table.c.minute, pairs,
+        bounds, maintenance,
+    )  # fmt: skip
+    for key, per_pair in minutes.items():
+        mine = found.setdefault(key, [[(0, 0, 0, 0)] * len(s) for s in per_pair])
+        found[key] = [
+            [_add(x, y) for x, y in zip(a, b, strict=True)]
+            for a, b in zip(mine, per_pair, strict=True)
+        ]
+    return found
+
+
+def in_minutes(column: Any) -> Rows:
+    """``minute_rows`` as a list of the minutes: one primary-key lookup each.
+
+    (A range per hour, OR-ed, made SQLite scan the definition's whole range.)
+    """
+
+    def rows(hours: Sequence[int], limit: int | None) -> ColumnElement[bool]:
+        wanted = [m for a in hours for m in range(a, a + HOUR) if limit is None or m < limit]
+        return column.in_(wanted)  # type: ignore[no-any-return]
+
+    return rows
+
+
+def in_spans(column: Any, at: Callable[[int], Any]) -> Rows:
+    """``minute_rows`` as OR-ed ranges of ``column``, ``at(minute)`` its value (indexed)."""
+
+    def rows(hours: Sequence[int], limit: int | None) -> ColumnElement[bool]:
+        spans = [(a, a + HOUR if limit is None else min(a + HOUR, limit)) for a in hours]
+        return or_(*(and_(column >= at(a), column < at(b)) for a, b in spans if a < b))
+
+    return rows
+
+
+def _add(a: Segment, b: Segment) -> Segment:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+def hour_column(minute: Any) -> Any:
+    """SQL: the first minute of the hour of an epoch-minute column (inline numbers)."""
+    n = literal_column(str(HOUR), Integer)
+    return minute // n * n
