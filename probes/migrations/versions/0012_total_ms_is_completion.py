@@ -7,8 +7,8 @@ An exported ``total_ms`` must be the contract's figure, so stored rows take
 ``completion_ms``'s value (None where no done came); new rows are written that
 way. The connect-to-close length is not kept (no objective or chart used it).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
