@@ -11,7 +11,7 @@ the newest round started in (later minutes, and the partial minutes at the
 edges, come from the raw rows). Missing minutes are counted from the raw rows
 with one grouped query and stored, a day at most per write transaction; each
 is serialised with ``save_round`` (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
-exclusive advisory lock that ``save_round`` takes shared), so no round can land
+exclusive advisory lock that ``save_round`` takes too), so no round can land
 between the counting and the storing. ``save_round`` deletes the cache and
 coverage of every minute its round falls in, in its own transaction, so a round
 saved late never leaves a stale count. The answer then comes from one read
@@ -69,7 +69,7 @@ from probes.results.schema import (
     sli_minute_coverage,
 )
 
-# PostgreSQL advisory lock: save_round takes it shared, a cache fill exclusive.
+# PostgreSQL advisory lock, exclusive: taken by save_round and by a cache fill.
 FILL_LOCK = 74657311
 # The most minutes one write transaction counts and stores (it holds the write lock).
 FILL_MINUTES = 1440
@@ -175,15 +175,16 @@ def _fill(
                 return
 
 
-def forget_minutes(conn: Connection, first: int, last: int, *, exclusive: bool = False) -> None:
+def forget_minutes(conn: Connection, first: int, last: int) -> None:
     """Delete the cached counts and coverage of minutes ``first..last`` (inclusive).
 
-    On PostgreSQL this first takes the fill lock: shared, or ``exclusive`` when
-    the caller counts the minutes again itself (``sli_tracking.refill``).
+    On PostgreSQL this first takes the fill lock, exclusively: the hours of these
+    minutes are recomputed here (``rehour_sli``), and two transactions doing that
+    for one hour at once would insert the same hour rows. (It was shared when no
+    objective was tracked; with the default objectives it always was exclusive.)
     """
     if conn.dialect.name == "postgresql":
-        how = "" if exclusive else "_shared"
-        conn.execute(text(f"SELECT pg_advisory_xact_lock{how}({FILL_LOCK})"))
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
     rehour_sli(conn, first, last)  # the hours keep the sums of their other minutes

@@ -68,7 +68,7 @@ def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
             minutes += [epoch_minute(r.started_at) for r in batch]  # round rows, DB timings
             first, last = min(minutes), max(minutes)
             # On PostgreSQL this waits for a cache fill in progress (sli_cache).
-            forget_minutes(conn, first, last, exclusive=bool(tracked))
+            forget_minutes(conn, first, last)
             _insert_rounds(conn, batch)
             found: dict[histograms.Key, histograms.Histogram] = {}
             for r in batch:
