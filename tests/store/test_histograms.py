@@ -111,14 +111,14 @@ def test_a_window_is_covered_once_by_the_widest_rows_that_fit() -> None:
 
 
 def test_the_upgrade_builds_the_day_rows_a_writer_would_have(store_url: str) -> None:
-    """0012 merges the stored hour rows into day rows equal to those ``save_round`` writes."""
+    """0013 merges the stored hour rows into day rows equal to those ``save_round`` writes."""
     rounds = days_history()
     with ResultStore(engine.make_parent_folder(store_url)) as store:
-        store.upgrade("0011")
+        store.upgrade("0012")
         store.save_rounds(rounds)  # today's writer: day rows too
         written = store.latency_percentiles(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
         timings = store.db_timings_between(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
-        # A store written before 0012 has no day rows:
+        # A store written before 0013 has no day rows:
         raw = create_engine(store_url)
         with raw.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM histograms WHERE width = 1440")).scalar()

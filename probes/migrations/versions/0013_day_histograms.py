@@ -7,8 +7,8 @@ history already stored are built here from its hour rows, a day at a time,
 with the same merge a read does: a read of an upgraded store gives the same
 percentiles as one written since.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -22,8 +22,8 @@ from alembic import op
 if TYPE_CHECKING:
     from probes.results.histograms import Histogram
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
