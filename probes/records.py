@@ -74,7 +74,9 @@ class SessionResult:
     connect_ms: float | None = None
     first_event_ms: float | None = None  # chat sent -> first event
     completion_ms: float | None = None  # chat sent -> agent_completed
-    total_ms: float | None = None  # connect start -> socket closed
+    # PROFILES.md's name for completion latency: chat sent -> the first done that passes
+    # done_ok (None without one); always equal to completion_ms.
+    total_ms: float | None = None
     close_code: int | None = None  # received; 1006 when no close frame
     close_reason: str = ""
     sent_close_code: int | None = None

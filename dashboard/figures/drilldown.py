@@ -46,7 +46,7 @@ def round_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
 
     ``events``: ``user_id``, ``type``, ``ms``, ``foreign``. ``sessions``:
     ``user_id``, ``outcome``, ``reason``, ``close_code``, ``http_status``,
-    ``total_ms``, ``missing_events`` (text). Failing users come first, marked ✗.
+    ``connect_ms``, ``missing_events`` (text). Failing users come first, marked ✗.
     """
     rows = max(len(sessions), 1)
     fig = base_figure("Events per user", "", x_title="ms since connect", height=120 + 34 * rows)
@@ -107,11 +107,12 @@ def round_timeline(events: pd.DataFrame, sessions: pd.DataFrame) -> go.Figure:
 
 
 def _end_ms(session: Any, events: pd.DataFrame) -> float:
-    total = session.total_ms
-    if not is_missing(total):
-        return float(total)
+    """Where a user's row ends: its last event, else its connect (ms since connect start)."""
     mine = events[events["user_id"] == session.user_id] if not events.empty else events
-    return float(mine["ms"].max()) if not mine.empty else 0.0
+    if not mine.empty:
+        return float(mine["ms"].max())
+    connect = session.connect_ms
+    return 0.0 if is_missing(connect) else float(connect)
 
 
 def _close_text(session: Any) -> str:

@@ -308,7 +308,7 @@ def round_body(ctx: Context, detail: queries.RoundDetail, found: queries.RoundBr
 
 SESSION_ORDER = [
     "user_id", "state", "auth_mode", "reason", "close", "breaches", "missing_events",
-    "foreign_events", "order_ok", "connect_ms", "first_event_ms", "completion_ms", "total_ms",
+    "foreign_events", "order_ok", "connect_ms", "first_event_ms", "completion_ms",
     "events", "seq_gaps", "detail",
 ]  # fmt: skip
 SESSION_COLUMNS: dict[str, Any] = {
@@ -321,7 +321,6 @@ SESSION_COLUMNS: dict[str, Any] = {
     "connect_ms": st.column_config.NumberColumn("connect", format="%.0f ms"),
     "first_event_ms": st.column_config.NumberColumn("first event", format="%.0f ms"),
     "completion_ms": st.column_config.NumberColumn("completed", format="%.0f ms"),
-    "total_ms": st.column_config.NumberColumn("total", format="%.0f ms"),
     "seq_gaps": "seq gaps",
     "detail": st.column_config.TextColumn("error", width="large"),
 }

@@ -172,14 +172,13 @@ async def run_session(spec: SessionSpec) -> SessionResult:
             ws.transport.abort()
         raise
     close_code, close_reason, sent_code = await _close(ws, t0 + spec.timeout_s)
-    ended_at = perf_counter()
     return _record(
         spec,
         reader,
         request_id,
         t0,
         started_at,
-        (connected_at, reader.sent_at, ended_at),
+        (connected_at, reader.sent_at),
         (close_code, redact(close_reason, hidden), sent_code),
         http_status,
     )
@@ -191,12 +190,12 @@ def _record(
     request_id: str,
     t0: float,
     started_at: datetime,
-    times: tuple[float | None, float | None, float],
+    times: tuple[float | None, float | None],
     close: tuple[int | None, str, int | None],
     http_status: int | None,
 ) -> SessionResult:
     """Judge what the session saw and build its record (texts already redacted)."""
-    connected_at, sent_at, ended_at = times
+    connected_at, sent_at = times
     close_code, close_reason, sent_code = close
     profile = spec.profile
     failures = reader.failures
@@ -227,7 +226,7 @@ def _record(
         connect_ms=_ms(t0, connected_at),
         first_event_ms=_since(findings.first_ms, sent_ms),
         completion_ms=_since(findings.completed_ms, sent_ms),
-        total_ms=_ms(t0, ended_at),
+        total_ms=_since(findings.completed_ms, sent_ms),  # PROFILES.md: = completion
         close_code=close_code,
         close_reason=close_reason,
         sent_close_code=sent_code,

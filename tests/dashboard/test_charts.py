@@ -143,7 +143,7 @@ def test_round_timeline_puts_failing_users_first_with_their_close_code_and_missi
             "reason",
             "close_code",
             "http_status",
-            "total_ms",
+            "connect_ms",
             "missing_events",
         ],
     )

@@ -154,6 +154,7 @@ def upgrade_path_rounds() -> list[RoundResult]:
                 connect_ms=3.0,
                 first_event_ms=90.0 + 200 * i,
                 completion_ms=900.0 + 3000 * i,
+                total_ms=900.0 + 3000 * i,  # PROFILES.md's completion latency (0012)
                 close_code=1000 if i else 1011,
                 outcome="ok" if i else "failed",
             )
@@ -264,3 +265,32 @@ def test_0004_lists_the_labels_of_existing_rounds_and_drops_the_duplicate_indexe
             assert f"ix_{table}_window" in names
     finally:
         check.dispose()
+
+
+def test_0012_gives_stored_sessions_profiles_md_total_ms(store_url: str) -> None:
+    """Rows written before 0012 held connect-to-close in ``total_ms``; after it they hold
+    PROFILES.md's figure (chat sent -> the done that passed), None where none came."""
+    done = SessionResult(
+        "t1",
+        "chat",
+        "ws://a/ws",
+        "eu-1",
+        "u1",
+        "header",
+        T0,
+        connect_ms=3.0,
+        completion_ms=900.0,
+        total_ms=1250.0,
+        outcome="ok",
+    )
+    cut = SessionResult("t1", "chat", "ws://a/ws", "eu-1", "u2", "header", T0,
+                        connect_ms=3.0, total_ms=4000.0, close_code=1011)  # fmt: skip
+    timing = (DbTiming("thread_create", 12.0, None, True),)
+    old = RoundResult("t1", "chat", "ws://a/ws", "eu-1", T0, T0, "failed",
+                      sessions=(done, cut), db_timings=timing)  # fmt: skip
+    with ResultStore(engine.make_parent_folder(store_url)) as store:
+        store.upgrade("0011")
+        legacy_insert(store_url, [old], minutes=True)
+        store.upgrade()
+        stored = {s.user_id: s.total_ms for s in store.round("t1").sessions}
+    assert stored == {"u1": 900.0, "u2": None}
