@@ -9,7 +9,10 @@ raw rows (rounds, rollups, histograms and the cache stay), as the runner's
 retention does. Then prints, for each page, how long its queries take without
 the cache (cold: the first visit, right after the build) and with it (warm),
 and an ``AppTest`` run of the page cold and warm; on SQLite, and on PostgreSQL
-too with ``--pg URL`` (an empty database or schema: the bench's tables go there).
+too with ``--pg URL``: the bench makes its own schema in that database
+(``bench_dashboard_<size>``), builds there, and drops it at the end
+(``--keep-pg`` keeps it, and a later run of the same size reuses it, as the
+SQLite file is reused).
 
     .venv/bin/python bench/dashboard.py                 # build (or reuse) and time
     .venv/bin/python bench/dashboard.py --days 1        # a quick look
@@ -19,7 +22,9 @@ too with ``--pg URL`` (an empty database or schema: the bench's tables go there)
 
 The SQLite file is kept in artifacts/bench/ and reused while its newest round
 is less than a day old and its sizes match (``--rebuild`` forces a new one);
-PostgreSQL is built fresh each run. Figures, not asserts.
+so is a kept PostgreSQL schema (its facts are in ``<schema>.json`` beside the
+SQLite file). A reused store is first brought to the newest schema (timed).
+Figures, not asserts.
 """
 
 from __future__ import annotations
@@ -311,6 +316,47 @@ def build(url: str, size: Size) -> dict[str, Any]:
     }
 
 
+def pg_schema(size: Size) -> str:
+    """The bench's own PostgreSQL schema for ``size`` (a name that says what is in it)."""
+    every = f"{size.every_s:g}s"
+    raw = "all" if size.raw_days is None else f"{size.raw_days:g}"
+    name = (
+        f"bench_dashboard_{size.probes}p{size.runners}r{size.days:g}d{raw}raw{size.users}u{every}"
+    )
+    return name.replace(".", "_")
+
+
+def _pg(url: str, statement: str) -> bool:
+    """Run one statement on the server of ``url`` (psycopg: the bench's own DDL); any rows?"""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1).split("?", 1)[0]
+    with psycopg.connect(plain, autocommit=True) as conn:
+        cursor = conn.execute(statement)
+        return cursor.description is not None and cursor.fetchone() is not None
+
+
+def pg_store(url: str, schema: str) -> str:
+    """``url`` with its connections in ``schema`` (``search_path``)."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+def fresh_pg(url: str, schema: str) -> str:
+    _pg(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    _pg(url, f'CREATE SCHEMA "{schema}"')
+    return pg_store(url, schema)
+
+
+def drop_pg(url: str, schema: str) -> None:
+    _pg(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def reusable_pg(url: str, schema: str, meta_path: Path, size: Size) -> dict[str, Any] | None:
+    found = _pg(url, f"SELECT 1 FROM pg_namespace WHERE nspname = '{schema}'")
+    return reusable_meta(meta_path, size) if found else None
+
+
 def fresh_sqlite(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", ".json"):
@@ -319,8 +365,11 @@ def fresh_sqlite(path: Path) -> str:
 
 
 def reusable(path: Path, size: Size) -> dict[str, Any] | None:
-    meta_path = Path(f"{path}.json")
-    if not path.exists() or not meta_path.exists():
+    return reusable_meta(Path(f"{path}.json"), size) if path.exists() else None
+
+
+def reusable_meta(meta_path: Path, size: Size) -> dict[str, Any] | None:
+    if not meta_path.exists():
         return None
     meta = json.loads(meta_path.read_text())
     fresh = datetime.now(UTC) - datetime.fromisoformat(meta["end"]) < timedelta(days=1)
@@ -505,7 +554,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--every", type=float, default=60.0, help="seconds between rounds")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file to build/reuse")
-    parser.add_argument("--pg", help="also build and time an (empty) PostgreSQL database")
+    parser.add_argument("--pg", help="also build and time PostgreSQL (in the bench's own schema)")
+    parser.add_argument("--keep-pg", action="store_true", help="keep (and reuse) that schema")
+    parser.add_argument("--only-pg", action="store_true", help="skip the SQLite half")
+    parser.add_argument("--build-only", action="store_true", help="build (or reuse), time nothing")
     parser.add_argument("--rebuild", action="store_true", help="build even if a fresh one exists")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print the docs section too")
@@ -515,38 +567,67 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     size = Size(args.days, args.users, args.every, args.probes, args.runners, args.raw_days,
                 args.seed)  # fmt: skip
-    stores = [("sqlite", f"sqlite:///{args.db}")] + ([("postgresql", args.pg)] if args.pg else [])
-    lines = [f"machine: {machine()}"]
-    for name, url in stores:
-        meta = None if args.rebuild or name != "sqlite" else reusable(args.db, size)
-        if meta is None:
-            print(f"building {size} into {name} ...", file=sys.stderr)
-            meta = build(fresh_sqlite(args.db) if name == "sqlite" else url, size)
-            if name == "sqlite":
-                Path(f"{args.db}.json").write_text(json.dumps(meta, indent=1))
-        elif migrated := upgrade(url):
-            print(f"migrated the reused database: {migrated}", file=sys.stderr)
-        lines += [
-            "",
-            f"{name}: {meta['rounds']:,} rounds, {meta['sessions']:,} sessions, "
-            f"{size.probes} probes x {size.runners} runners over {size.days:g} days "
-            f"(raw rows: {'all' if size.raw_days is None else f'last {size.raw_days:g} days'}), "
-            f"{stored_mb(url):,.0f} MB; loaded in {meta['load_s']:,} s "
-            f"({meta['rounds'] / max(meta['load_s'], 0.001):,.0f} rounds/s via save_rounds), "
-            f"built (with the prune) in {meta['build_s']:,} s",
-        ]
-        print(lines[-1], file=sys.stderr)
-        queries = time_queries(url, size.days)
-        pages = time_pages(url, size.days)
-        lines += ["", "| page | query | cold (s) | warm (s) |", "| --- | --- | ---: | ---: |"]
-        lines += [f"| {p} | {q} | {c:.3f} | {w:.3f} |" for p, q, c, w in queries]
-        lines += ["", "| page (AppTest run) | cold (s) | warm (s) |", "| --- | ---: | ---: |"]
-        lines += [f"| {p} | {c:.2f} | {w:.2f} |" for p, c, w in pages]
+    schema = pg_schema(size)
+    pg_meta = args.db.parent / f"{schema}.json"
+    stores = [] if args.only_pg and args.pg else [("sqlite", f"sqlite:///{args.db}")]
+    stores += [("postgresql", args.pg)] if args.pg else []
+    lines = [f"machine: {machine()}, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"]
+    try:
+        for name, url in stores:
+            lines += time_store(name, url, args, size, schema, pg_meta)
+    finally:
+        if args.pg and not args.keep_pg:
+            drop_pg(args.pg, schema)
+            pg_meta.unlink(missing_ok=True)
+            print(f"dropped the PostgreSQL schema {schema}", file=sys.stderr)
     print("\n".join(lines))
     if args.markdown:
         print(f"\n`{command.strip()}`\n")
         print("\n".join(lines))
     return 0
+
+
+def time_store(
+    name: str, url: str, args: argparse.Namespace, size: Size, schema: str, pg_meta: Path
+) -> list[str]:
+    """Build (or reuse) one store, then time its queries and pages: the report's lines."""
+    if name == "sqlite":
+        meta = None if args.rebuild else reusable(args.db, size)
+        meta_path = Path(f"{args.db}.json")
+    else:
+        meta = None if args.rebuild else reusable_pg(url, schema, pg_meta, size)
+        meta_path = pg_meta
+    if meta is None:
+        print(f"building {size} into {name} ...", file=sys.stderr)
+        target = fresh_sqlite(args.db) if name == "sqlite" else fresh_pg(url, schema)
+        meta = build(target, size)
+        meta_path.write_text(json.dumps(meta, indent=1))
+    elif migrated := upgrade(url if name == "sqlite" else pg_store(url, schema)):
+        print(f"migrated the reused database: {migrated}", file=sys.stderr)
+        meta["migrated"] = migrated
+    if name == "postgresql":
+        url = pg_store(url, schema)
+    lines = [
+        "",
+        f"{name}: {meta['rounds']:,} rounds, {meta['sessions']:,} sessions, "
+        f"{size.probes} probes x {size.runners} runners over {size.days:g} days "
+        f"(raw rows: {'all' if size.raw_days is None else f'last {size.raw_days:g} days'}), "
+        f"{stored_mb(url):,.0f} MB; loaded in {meta['load_s']:,} s "
+        f"({meta['rounds'] / max(meta['load_s'], 0.001):,.0f} rounds/s via save_rounds), "
+        f"built (with the prune) in {meta['build_s']:,} s"
+        + (f"; reused, migrated {meta['migrated']}" if meta.get("migrated") else ""),
+    ]
+    print(lines[-1], file=sys.stderr)
+    if args.build_only:
+        return lines
+    queries = time_queries(url, size.days)
+    pages = time_pages(url, size.days)
+    lines += ["", "| page | query | cold (s) | warm (s) |", "| --- | --- | ---: | ---: |"]
+    lines += [f"| {p} | {q} | {c:.3f} | {w:.3f} |" for p, q, c, w in queries]
+    lines += ["", "| page (AppTest run) | cold (s) | warm (s) |", "| --- | ---: | ---: |"]
+    lines += [f"| {p} | {c:.2f} | {w:.2f} |" for p, c, w in pages]
+    lines.append(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return lines
 
 
 def stored_mb(url: str) -> float:

@@ -11,6 +11,7 @@ No Streamlit import.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,25 +86,39 @@ def session_breaches(
 def _round_breaches(
     store: ResultStore,
     settings: Settings,
-    frame: pd.DataFrame,
+    rounds: Iterable[tuple[str, str, float | None]],
     since: datetime,
     until: datetime,
     filters: Filters,
 ) -> dict[str, list[Breach]]:
+    """Each round's own breaches (memory growth, DB timings); ``rounds``: (run_id, probe,
+    memory growth or None)."""
     timings: dict[str, list[tuple[str, bool, float | None, float | None]]] = defaultdict(list)
     for t in store.timing_rows(since, until, filters):
         timings[t["run_id"]].append((t["operation"], t["ok"], t["server_ms"], t["client_ms"]))
+    limits = [s.threshold_mb for s in settings.slos if s.sli == "memory_growth"]
+    floor = min((mb for mb in limits if mb is not None), default=None)
     out: dict[str, list[Breach]] = {}
-    for r in frame.to_dict("records"):
-        growth = r.get("memory_growth_mb")
+    for run_id, probe, growth in rounds:
+        if str(run_id) not in timings and (floor is None or growth is None or growth <= floor):
+            out[str(run_id)] = []  # no DB timing, no growth over any memory objective
+            continue
         found = breaches.round_breaches(
             settings.slos,
-            probe=str(r["probe"]),
-            memory_growth_mb=None if pd.isna(growth) else float(growth),
-            timings=timings.get(str(r["run_id"]), ()),
+            probe=str(probe),
+            memory_growth_mb=None if growth is None or pd.isna(growth) else float(growth),
+            timings=timings.get(str(run_id), ()),
         )
-        out[str(r["run_id"])] = breaches.over_threshold(found)
+        out[str(run_id)] = breaches.over_threshold(found)
     return out
+
+
+def _figures(frame: pd.DataFrame) -> list[tuple[str, str, float | None]]:
+    """(run_id, probe, memory growth) of each round row of ``frame``."""
+    if frame.empty:
+        return []
+    columns = frame[["run_id", "probe", "memory_growth_mb"]]
+    return list(columns.itertuples(index=False, name=None))
 
 
 def _with_states(
@@ -141,7 +156,9 @@ def live_snapshot(
     )
     slow, by_round_sessions = session_breaches(store, settings, oldest, until, filters)
     rounds = _with_states(
-        frame, _round_breaches(store, settings, frame, oldest, until, filters), by_round_sessions
+        frame,
+        _round_breaches(store, settings, _figures(frame), oldest, until, filters),
+        by_round_sessions,
     )
     failing = round_rows.failing_sessions(store, until - FAILURES_WINDOW, until, filters)
     recent = [s for s in slow if s["started_at"] >= until - FAILURES_WINDOW]
@@ -218,11 +235,9 @@ def breaching_rounds(
     store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
 ) -> int:
     """Rounds in the range that passed on the protocol yet breached a threshold objective."""
-    passed = pd.DataFrame(
-        [r for r in store.rounds_between(since, until, filters) if r["status"] == "passed"]
-    )
-    if passed.empty:
+    passed = store.round_figures(since, until, filters, status="passed")
+    if not passed:
         return 0
     own = _round_breaches(store, settings, passed, since, until, filters)
     _, of_sessions = session_breaches(store, settings, since, until, filters)
-    return sum(1 for rid in passed["run_id"] if own.get(str(rid)) or of_sessions.get(str(rid)))
+    return sum(1 for rid, _, _ in passed if own.get(rid) or of_sessions.get(rid))

@@ -20,6 +20,9 @@ from dashboard.chartdata.policy import Thresholds, bucket_for
 from probes.records import Annotation, Filters, SliBucket
 from probes.results import ResultStore
 
+# Above this many rounds in a range, memory is drawn per time bucket (its worst round).
+MEMORY_POINTS = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class Series:
@@ -30,6 +33,12 @@ class Series:
     memory: tuple[rows.MemoryRound, ...]  # one row per round that sampled memory
     close_codes: tuple[rows.CloseCodeCount, ...]
     completeness: tuple[SliBucket, ...]
+    # Over ``MEMORY_POINTS`` rounds: the worst round per bucket instead (``memory`` empty).
+    memory_buckets: tuple[rows.MemoryBucket, ...] = ()
+
+    @property
+    def memory_per_round(self) -> bool:
+        return not self.memory_buckets
 
     def plain(self) -> dict[str, Any]:
         """Every row as a dict keyed by its field names (the JSON report's ``series``)."""
@@ -39,18 +48,24 @@ class Series:
             "memory": [dataclasses.asdict(r) for r in self.memory],
             "close_codes": [dataclasses.asdict(r) for r in self.close_codes],
             "completeness": [dataclasses.asdict(b) for b in self.completeness],
+            "memory_buckets": [dataclasses.asdict(b) for b in self.memory_buckets],
         }
 
 
 def read_series(store: ResultStore, since: datetime, until: datetime, filters: Filters) -> Series:
-    """The range's chart rows at the bucket width of ``policy.bucket_for``."""
+    """The range's chart rows at the bucket width of ``policy.bucket_for``; memory per
+    round, or the worst round per bucket over ``MEMORY_POINTS`` rounds (as on the page)."""
     width = bucket_for(since, until)
+    per_round = rows.round_count(store, since, until, filters) <= MEMORY_POINTS
     return Series(
         bucket_s=width,
         latency=tuple(rows.latency(store, since, until, filters, width)),
-        memory=tuple(rows.memory_rounds(store, since, until, filters)),
+        memory=tuple(rows.memory_rounds(store, since, until, filters)) if per_round else (),
         close_codes=tuple(rows.close_codes(store, since, until, filters, width)),
         completeness=tuple(rows.completeness(store, since, until, filters, width)),
+        memory_buckets=()
+        if per_round
+        else tuple(rows.memory_buckets(store, since, until, filters, width)),
     )
 
 
@@ -69,6 +84,7 @@ class Frames:
     bucket_s: int
     since: datetime
     until: datetime
+    memory_per_round: bool = True  # else each memory point is a bucket's worst round
 
 
 def series_frames(
@@ -82,7 +98,9 @@ def series_frames(
     return Frames(
         first_event=frames.latency_frame(series.latency, "first_event"),
         completion=frames.latency_frame(series.latency, "completion"),
-        memory=frames.memory_rounds_frame(series.memory),
+        memory=frames.memory_rounds_frame(series.memory)
+        if series.memory_per_round
+        else frames.memory_buckets_frame(series.memory_buckets),
         close_codes=frames.close_codes_frame(series.close_codes),
         completeness=frames.completeness_frame(series.completeness),
         annotations=frames.notes_frame(notes),
@@ -91,11 +109,8 @@ def series_frames(
         bucket_s=series.bucket_s,
         since=since,
         until=until,
+        memory_per_round=series.memory_per_round,
     )
-
-
-# Above this many rounds in a range, memory is drawn per time bucket (its worst round).
-MEMORY_POINTS = 2000
 
 
 def memory_frame(

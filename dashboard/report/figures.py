@@ -49,7 +49,12 @@ def figures(report: Report) -> list[go.Figure]:
             since=f.since,
         ),
         trends.memory_rounds_chart(
-            f.memory, threshold_mb=lines.memory_mb, annotations=notes, until=until, since=f.since
+            f.memory,
+            threshold_mb=lines.memory_mb,
+            annotations=notes,
+            until=until,
+            since=f.since,
+            per_round=f.memory_per_round,
         ),
         trends.close_codes_chart(f.close_codes, annotations=notes, until=until, since=f.since),
         trends.completeness_chart(

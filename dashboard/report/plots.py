@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashboard.chartdata import Frames, gaps
+from dashboard.chartdata import Frames, bucket_text, gaps
 from dashboard.figures.trends import (
     ANNOTATION_COLOURS,
     BAD_COLOUR,
@@ -145,7 +145,12 @@ def latency_png(f: Frames, df: pd.DataFrame, title: str, threshold: float | None
 
 
 def memory_png(f: Frames) -> bytes:
-    fig, ax = _axes("Target memory growth per round", "growth (MB)", f)
+    title = (
+        "Target memory growth per round"
+        if f.memory_per_round
+        else f"Target memory growth (worst round {bucket_text(f.bucket_s)})"
+    )
+    fig, ax = _axes(title, "growth (MB)", f)
     data = f.memory.dropna(subset=["growth_mb"])
     if data.empty:
         _empty(ax, "no memory samples in this window")

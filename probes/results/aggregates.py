@@ -58,8 +58,8 @@ def db_timings_between(
 
 def _quantiles(name: str, x: Histogram, pcts: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {f"{name}_count": x.count}
-    for p in pcts:
-        out[f"{name}_p{p}"] = x.percentile(p)
+    for p, value in zip(pcts, x.percentiles(pcts), strict=True):
+        out[f"{name}_p{p}"] = value
     return out
 
 

@@ -1,16 +1,19 @@
-"""Mergeable per-minute and per-hour histograms of latencies and DB timings.
+"""Mergeable per-minute, per-hour and per-day histograms of latencies and DB timings.
 
 Percentiles over a range used to rank every raw row in Python (1.0 s of a
 30-day Stability page, and impossible beyond the raw retention). Instead
 ``save_round`` adds each value to a DDSketch-style histogram (the ``ddsketch``
 library's logarithmic mapping, relative accuracy 1 %: bin ``k`` holds the values
-in ``(gamma^(k-1), gamma^k]``, ``gamma = 1.0202``) of its minute and of its hour,
-per (probe, target, runner) and metric. Metrics: ``first_event`` and
+in ``(gamma^(k-1), gamma^k]``, ``gamma = 1.0202``) of its minute, its hour and
+its (UTC) day, per (probe, target, runner) and metric. Metrics: ``first_event`` and
 ``completion`` (ms, per session), ``db:<operation>`` (COALESCE(server_ms,
 client_ms), per DB timing, with the failed count). A read sums the bins of the
-rows in each chart bucket (constant cost per row, whatever the session count)
-and asks ``ddsketch.DDSketch`` for the nearest-rank percentile (the value
-ranked ceil(p * n / 100)), clamped to the bucket's exact min and max.
+rows in each chart bucket (constant cost per row, whatever the session count),
+taking the widest rows that lie whole inside the window and inside one bucket
+(a year in day buckets reads 365 day rows per series, not 8,760 hour rows),
+and finds the nearest-rank percentile (the value ranked ceil(p * n / 100)) by
+walking the bins in order, as ``ddsketch.DDSketch`` would, clamped to the
+bucket's exact min and max.
 
 Error: every percentile is within 1 % (relative) of the exact nearest-rank
 value; the smallest and largest value of a bucket are exact.
@@ -27,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ddsketch import DDSketch
 from ddsketch.mapping import LogarithmicMapping
 from sqlalchemy import Connection, and_, bindparam, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +43,8 @@ from probes.results.schema import histogram_table as histograms
 RELATIVE_ACCURACY = 0.01
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 ZERO = "z"  # the bin of values too small for the mapping (0 ms)
-MINUTE, HOUR = 1, 60  # the widths of a row, in minutes
+MINUTE, HOUR, DAY = 1, 60, 1440  # the widths of a row, in minutes
+WIDTHS = (MINUTE, HOUR, DAY)
 SESSION_METRICS = ("first_event", "completion")
 DB_PREFIX = "db:"
 _KEYS_PER_STATEMENT = 500  # 6 bound values a key: well under SQLite's 32766
@@ -77,21 +80,36 @@ class Histogram:
         self.bins.update(other.bins)
 
     def percentile(self, p: int) -> float | None:
-        """The nearest-rank ``p``-th percentile, within 1 %; None without values.
+        """The nearest-rank ``p``-th percentile, within 1 %; None without values."""
+        return self.percentiles((p,))[0]
 
-        Nearest rank is the value ranked ceil(p * n / 100); the sketch is asked
-        for the quantile whose rank (``q * (n - 1)``) falls inside that value's.
+    def percentiles(self, ps: Sequence[int]) -> list[float | None]:
+        """Nearest-rank percentiles (each within 1 %), the bins walked once; None without values.
+
+        Nearest rank is the value ranked ceil(p * n / 100): the first bin, in
+        value order, at which the running count reaches that rank (what
+        ``DDSketch.get_quantile_value`` answers for the quantile whose rank
+        ``q * (n - 1)`` falls inside it), as that bin's representative value.
         """
-        n = self.count
-        if not n or self.low is None or self.high is None:
-            return None
-        sketch = DDSketch(RELATIVE_ACCURACY)
-        for key, weight in self.bins.items():
-            sketch.add(0.0 if key == ZERO else MAPPING.value(int(key)), weight)
-        rank = max(1, -(-p * n // 100))  # ceil(p * n / 100), in integers
-        q = 0.0 if n == 1 else min(1.0, (rank - 0.5) / (n - 1))
-        value = sketch.get_quantile_value(q)
-        return None if value is None else min(max(value, self.low), self.high)
+        n, low, high = self.count, self.low, self.high
+        if not n or low is None or high is None:
+            return [None for _ in ps]
+        ranks = [max(1, -(-p * n // 100)) for p in ps]  # ceil(p * n / 100), in integers
+        found: dict[int, float] = {}
+        seen = 0
+        bins = iter(self._ordered())
+        for rank in sorted(set(ranks)):
+            while seen < rank:
+                key, weight = next(bins)
+                seen += weight
+                value = 0.0 if key is None else MAPPING.value(key)
+            found[rank] = min(max(value, low), high)
+        return [found[rank] for rank in ranks]
+
+    def _ordered(self) -> list[tuple[int | None, int]]:
+        """The bins in value order (the zero bin first, as None)."""
+        zero = [(None, self.bins[ZERO])] if self.bins.get(ZERO) else []
+        return zero + sorted((int(k), w) for k, w in self.bins.items() if k != ZERO and w)
 
 
 Key = tuple[int, int, str, str, str, str]  # width, minute, probe, target, runner, metric
@@ -105,9 +123,9 @@ def add_to(
     value: float | None,
     failed: bool,
 ) -> None:
-    """Add one value (None: no value, e.g. a refused session) to its minute and hour."""
+    """Add one value (None: no value, e.g. a refused session) to its minute, hour and day."""
     binned = None if value is None else bin_of(value)
-    for width in (MINUTE, HOUR):
+    for width in WIDTHS:
         key = (width, minute // width * width, *labels, metric)
         found.setdefault(key, Histogram()).add(value, failed, binned)
 
@@ -118,7 +136,7 @@ def bin_of(value: float) -> str:
 
 
 def of_round(r: RoundResult) -> dict[Key, Histogram]:
-    """The round's values, by minute and by hour, per (probe, target, runner) and metric."""
+    """The round's values, by minute, hour and day, per (probe, target, runner) and metric."""
     out: dict[Key, Histogram] = {}
     for s in r.sessions:
         minute, labels = epoch_minute(s.started_at), (s.probe, s.target, s.runner)
@@ -157,9 +175,9 @@ def _save_keys(conn: Connection, found: dict[Key, Histogram], keys: list[Key]) -
     rows = []
     for row in conn.execute(query):
         key: Key = tuple(row._mapping[n] for n in names)
-        merged = _stored(row._mapping)
+        merged = stored(row._mapping)
         merged.merge(found[key])
-        rows.append(dict(zip(names, key, strict=True)) | _columns(merged))
+        rows.append(dict(zip(names, key, strict=True)) | columns(merged))
     write = histograms.update().where(*(h[n] == _param(n) for n in names))
     conn.execute(write.values({c: _param(c) for c in empty}), _renamed(rows))
 
@@ -176,19 +194,18 @@ def read(
     """Merged histograms per (bucket epoch seconds, metric) over the minutes of the window.
 
     ``metrics`` names session metrics; ``db`` selects every ``db:`` metric
-    instead. ``bucket_s`` must be a multiple of 60. Whole hours come from the
-    hour rows when ``bucket_s`` is a multiple of 3600, the rest from minute rows.
+    instead. ``bucket_s`` must be a multiple of 60. Each part of the window
+    comes from the widest rows that lie whole inside it and inside one bucket
+    (``cover``): days for day buckets, hours for hour multiples, else minutes.
     """
     first = epoch_minute(since)
     last = epoch_minute(until) + (until != until.replace(second=0, microsecond=0))
-    spans = [(MINUTE, first, last)]
-    if bucket_s % 3600 == 0:
-        a, b = -(-first // HOUR) * HOUR, last // HOUR * HOUR
-        if a < b:
-            spans = [(MINUTE, first, a), (HOUR, a, b), (MINUTE, b, last)]
+    spans = cover(first, last, [w for w in WIDTHS if bucket_s // 60 % w == 0])
+    if not spans:
+        return {}
     h = histograms.c
     wanted = h.metric.like(DB_PREFIX + "%") if db else h.metric.in_(metrics or ())
-    where = or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans if a < b))
+    where = or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans))
     query = select(h.minute, h.metric, h.count, h.failed, h.low, h.high, h.bins).where(
         where, wanted, *attribute_filters(histograms, filters)
     )
@@ -196,16 +213,33 @@ def read(
     with engine.connect() as conn:
         for row in conn.execute(query):
             start = row.minute * 60 // bucket_s * bucket_s
-            out.setdefault((start, row.metric), Histogram()).merge(_stored(row._mapping))
+            out.setdefault((start, row.metric), Histogram()).merge(stored(row._mapping))
     return out
 
 
-def _stored(row: Any) -> Histogram:
-    bins = Counter({k: int(v) for k, v in json.loads(row["bins"]).items()})
+def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
+    """``(width, from, to)`` spans of epoch minutes covering ``[first, last)``: the widest
+    width (of ``widths``, ascending, each a multiple of the one before) for the
+    whole rows inside, the narrower ones at both edges."""
+    if first >= last:
+        return []
+    *narrower, width = widths
+    lo, hi = -(-first // width) * width, last // width * width
+    if not narrower:
+        return [(width, first, last)]
+    if lo >= hi:
+        return cover(first, last, narrower)
+    return [*cover(first, lo, narrower), (width, lo, hi), *cover(hi, last, narrower)]
+
+
+def stored(row: Any) -> Histogram:
+    """A stored row (a mapping of its columns) as a ``Histogram``."""
+    bins: Counter[str] = Counter(json.loads(row["bins"]))  # counts are stored as integers
     return Histogram(int(row["count"]), int(row["failed"]), row["low"], row["high"], bins)
 
 
-def _columns(x: Histogram) -> dict[str, Any]:
+def columns(x: Histogram) -> dict[str, Any]:
+    """A ``Histogram`` as the columns of its stored row."""
     bins = json.dumps(dict(sorted(x.bins.items())), separators=(",", ":"))
     return {"count": x.count, "failed": x.failed, "low": x.low, "high": x.high, "bins": bins}
 

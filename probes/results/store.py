@@ -301,6 +301,16 @@ class ResultStore:
         """Round summary rows (no sessions), newest first, times as ISO strings."""
         return reads.rounds_between(self._engine, since, until, filters, limit)
 
+    def round_figures(
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        status: str | None = None,
+    ) -> list[tuple[str, str, float | None]]:
+        """(run_id, probe, memory growth MB) of the rounds (of ``status``), oldest first."""
+        return reads.round_figures(self._engine, since, until, filters, status)
+
     def iter_sessions(
         self,
         since: datetime,

@@ -1,4 +1,4 @@
-"""Percentiles from the per-minute and per-hour histograms that ``save_round`` keeps."""
+"""Percentiles from the per-minute, per-hour and per-day histograms that ``save_round`` keeps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from probes.records import DbTiming, Filters, RoundResult, SessionResult
-from probes.results import ResultStore, RoundNotSaved
+from probes.results import ResultStore, RoundNotSaved, engine
+from probes.results.histograms import cover
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -65,6 +67,66 @@ def test_histogram_percentiles_are_within_1_percent_of_nearest_rank(
         raw_db = store.db_timings_between(since, until, exact, bucket_s=bucket_s)
         assert store.db_timings_between(since, until, bucket_s=bucket_s) == close(raw_db)
         assert raw and raw_db
+
+
+def days_history() -> list[RoundResult]:
+    """A round every 97 minutes for three days from 12:00: days cut by the windows below."""
+    return [a_round(f"d{k}", T0 + k * 97 * M, k) for k in range(45)]
+
+
+DAY = timedelta(days=1)
+MIDNIGHT = T0.replace(hour=0)
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (MIDNIGHT, MIDNIGHT + 4 * DAY),  # whole days: day rows only
+        (T0 + 17 * M, T0 + 2 * DAY + 5 * HOUR + 3 * M),  # minute, hour and day rows
+    ],
+)
+def test_day_buckets_read_day_rows_within_1_percent(
+    store: ResultStore, since: datetime, until: datetime
+) -> None:
+    rounds = days_history()
+    store.save_rounds(rounds)
+    exact = Filters(run_ids=tuple(r.run_id for r in rounds))
+    raw = store.latency_percentiles(since, until, exact, bucket_s=86400)
+    assert store.latency_percentiles(since, until, bucket_s=86400) == close(raw)
+    raw_db = store.db_timings_between(since, until, exact, bucket_s=86400)
+    assert store.db_timings_between(since, until, bucket_s=86400) == close(raw_db)
+    assert len(raw) >= 3 and raw_db
+
+
+def test_a_window_is_covered_once_by_the_widest_rows_that_fit() -> None:
+    day, hour = 1440, 60
+    assert cover(0, 3 * day, [1, 60, 1440]) == [(1440, 0, 3 * day)]
+    spans = cover(17, 2 * day + 5 * hour + 3, [1, 60, 1440])
+    assert spans == [
+        (1, 17, 60), (60, 60, day), (1440, day, 2 * day),
+        (60, 2 * day, 2 * day + 5 * hour), (1, 2 * day + 5 * hour, 2 * day + 5 * hour + 3),
+    ]  # fmt: skip
+    assert cover(17, 50, [1, 60]) == [(1, 17, 50)]
+    assert cover(50, 50, [1, 60, 1440]) == []
+
+
+def test_the_upgrade_builds_the_day_rows_a_writer_would_have(store_url: str) -> None:
+    """0013 merges the stored hour rows into day rows equal to those ``save_round`` writes."""
+    rounds = days_history()
+    with ResultStore(engine.make_parent_folder(store_url)) as store:
+        store.upgrade("0012")
+        store.save_rounds(rounds)  # today's writer: day rows too
+        written = store.latency_percentiles(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
+        timings = store.db_timings_between(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
+        # A store written before 0013 has no day rows:
+        raw = create_engine(store_url)
+        with raw.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM histograms WHERE width = 1440")).scalar()
+            conn.execute(text("DELETE FROM histograms WHERE width = 1440"))
+        raw.dispose()
+        store.upgrade()
+        assert store.latency_percentiles(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400) == written
+        assert store.db_timings_between(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400) == timings
 
 
 def test_percentiles_outlive_the_raw_rows(store: ResultStore) -> None:
