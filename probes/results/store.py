@@ -221,22 +221,29 @@ class ResultStore:
         run_id: str,
         state: str = "started",
         reason: str = "",
+        wait: bool = False,
     ) -> bool:
         """Record (and lease) a slot of (probe, runner label): ``started`` or ``skipped``.
 
         Returns False, writing nothing, when the slot is already taken (by the
-        other runner of an HA pair): the caller must then not run it.
+        other runner of an HA pair): the caller must then not run it. With ``wait``
+        a locked store is waited out as ``save_round`` waits (``[store] lock_wait``);
+        without, the lock's error is raised at once (a round about to start).
         """
-        return schedule.take_slot(
-            self._writer,
-            probe=probe,
-            runner=runner,
-            slot=slot,
-            instance=instance,
-            run_id=run_id,
-            state=state,
-            reason=reason,
-        )
+
+        def take() -> bool:
+            return schedule.take_slot(
+                self._writer,
+                probe=probe,
+                runner=runner,
+                slot=slot,
+                instance=instance,
+                run_id=run_id,
+                state=state,
+                reason=reason,
+            )
+
+        return self._retry(take, f"recording slot {slot:%H:%M:%S} of {probe}") if wait else take()
 
     def mark_lost_slots(self, runner: str, dead_instances: list[str], before: datetime) -> int:
         """Mark ``lost`` the slots dead instances started before ``before`` and never stored."""

@@ -117,6 +117,9 @@ class ProbeScheduler:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._spilled = False
         self._late_slots: list[Pending] = []  # slot records of spilled rounds
+        # Run ids the store's thread has saved. A flush cancelled by stop() leaves its
+        # save running there; the last flush must see that it landed, not save it twice.
+        self._landed: set[str] = set()
         # The store's own thread: probes' worker threads can never hold up a save;
         # the heartbeat has another, so a slow save cannot make the runner look down.
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="slawatch-store")
@@ -297,6 +300,7 @@ class ProbeScheduler:
                     await self._spill(exc)
                     return
                 self._unsaved.pop(0)
+                self._landed.discard(pending.result.run_id)
                 self._stored(pending.result)
             if self._spilled:
                 try:
@@ -337,15 +341,22 @@ class ProbeScheduler:
         )
 
     def _store_pending(self, pending: Pending, with_round: bool = True) -> None:
-        """The slot record the store could not take earlier (insert-or-ignore), then the round."""
+        """The slot record the store could not take earlier (insert-or-ignore), then the round.
+
+        Runs on the store's one thread, so calls are in order: a round an earlier,
+        cancelled flush saved is in ``_landed`` by the time this runs again for it.
+        """
         r = pending.result
+        if r.run_id in self._landed:
+            return
         if pending.slot is not None:
             self._store.take_slot(
                 probe=r.probe, runner=r.runner, slot=pending.slot,
-                instance=self.instance, run_id=r.run_id, state=pending.state,
+                instance=self.instance, run_id=r.run_id, state=pending.state, wait=True,
             )  # fmt: skip
         if with_round:
             self._store.save_round(r)
+            self._landed.add(r.run_id)
 
     def on_slot_not_run(self, event: JobEvent) -> None:
         probe = self._probes.get(event.job_id)

@@ -5,11 +5,14 @@ readers are never held up by a writer's lock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import selectors
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -187,3 +190,38 @@ async def test_rounds_are_stored_while_every_default_worker_thread_is_stuck(
     finally:
         release.set()
         await asyncio.gather(*stuck)
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.asyncio
+async def test_a_round_stopped_while_its_save_waits_is_stored_once_and_no_error_logged(
+    backend: Backend, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``stop()`` cancels a round whose save waits on a lock; the save still lands from the
+    store's thread, so stop's last flush must not save it again (seen with four runners
+    under load: a duplicate-key ERROR and a spilled copy of a stored round)."""
+    caplog.set_level(logging.INFO, logger="slawatch")
+    probe = probe_settings(backend.url, users=1, healthz="off")
+    settings = Settings(store=StoreSettings(url=sqlite_url), probes=(probe,))
+    store = ResultStore.open(sqlite_url, busy_timeout_ms=100)
+    store.lock_wait_s = 60.0  # as `run` does ([store] lock_wait): the save waits, logged
+    scheduler = ProbeScheduler(settings, store, SECRET, runner="chaos")
+    with contextlib.ExitStack() as lock:
+        lock.enter_context(hold_write_lock(sqlite_url))
+        measuring = asyncio.create_task(scheduler.run_probe(probe))
+        await _until(lambda: any("again in" in r.getMessage() for r in caplog.records), 60)
+        stopping = asyncio.create_task(scheduler.stop())
+        await _until(measuring.done)  # cancelled; its save still waits in the store's thread
+    await stopping  # the lock is gone: the waiting save lands, then stop's last flush
+    stored = store.rounds_between(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    store.close()
+    assert len(stored) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    acknowledged = [r for r in caplog.records if r.getMessage().startswith("stored round")]
+    assert len(acknowledged) == 1
+    assert not any(Path(sqlite_url.removeprefix("sqlite:///")).parent.glob("*.spill.jsonl"))

@@ -78,7 +78,8 @@ def test_four_runners_killed_and_restarted_store_every_acknowledged_round_once(
         rolled_up = sum(b.valid for b in store.sli_counts(SUCCESS, since, until, bucket_s=3600))
     counted = sum(n for run_id, n in per_round.items() if run_id in data)
     assert {run_id: stored[run_id] for run_id in acknowledged} == dict.fromkeys(acknowledged, 1)
-    assert all(per_round[run_id] == 1 for run_id in acknowledged if stored[run_id])
+    # One user per round; a skipped or error round (a slot missed under load) has none.
+    assert all(per_round[run_id] == 1 for run_id in acknowledged if run_id in data)
     assert rolled_up == counted  # the minute counters count each session once
     exported = slawatch("export", "rounds", "--db", pg_url, "--since", "10m", "--format", "json")
     assert exported.returncode == 0, exported.stderr
