@@ -236,7 +236,11 @@ def until() -> Callable[..., Awaitable[None]]:
 class RawClient:
     """A WebSocket client on a bare socket, for what websockets' client will not do.
 
-    It can shrink its receive buffer and stop reading (a slow reader).
+    It can shrink its receive buffer and stop reading (a slow reader): its transport
+    reads from the socket only inside `read_frame`, so between reads the server's bytes
+    wait in the kernel and TCP pushes back. (A `StreamReader` alone reads eagerly into
+    memory, up to twice its limit: a client that "does not read" would take megabytes,
+    and the server would never see a full send buffer.)
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -260,6 +264,7 @@ class RawClient:
         )
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
+        writer.transport.pause_reading()
         return cls(reader, writer)
 
     def send_text(self, payload: bytes) -> None:
@@ -276,13 +281,19 @@ class RawClient:
 
     async def read_frame(self) -> tuple[int, bytes]:
         """(opcode, payload) of the next unmasked server frame."""
-        first, second = await self.reader.readexactly(2)
-        size = second & 0x7F
-        if size == 126:
-            (size,) = struct.unpack("!H", await self.reader.readexactly(2))
-        elif size == 127:
-            (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
-        return first & 0x0F, await self.reader.readexactly(size)
+        transport = self.writer.transport
+        transport.resume_reading()
+        try:
+            first, second = await self.reader.readexactly(2)
+            size = second & 0x7F
+            if size == 126:
+                (size,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif size == 127:
+                (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            return first & 0x0F, await self.reader.readexactly(size)
+        finally:
+            if not transport.is_closing():
+                transport.pause_reading()
 
     async def close(self) -> None:
         self.writer.close()
