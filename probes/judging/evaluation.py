@@ -18,6 +18,7 @@ from probes.slots import first_slot_at_or_after, slots_between
 
 BUCKET_S = 60
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 # Burn-rate alerts look back this far before the window's end (the longest rule).
 ALERT_LOOKBACK = timedelta(seconds=max(r.long_window_s for r in slo.MULTIWINDOW_RULES))
 DATA_STATUSES = ("passed", "failed")
@@ -205,7 +206,8 @@ def sli_buckets(
 
     A 30-day window in minutes is 43,200 buckets per objective. Whole hours
     inside [since, until - ALERT_LOOKBACK) that no maintenance window touches
-    come as one hourly bucket each instead; every other part (the alert
+    come as one hourly bucket each instead, and whole UTC days of such hours as
+    one daily bucket (a year: about 365 buckets, not 8,760); every other part (the alert
     lookback, the partial hours at the edges, the hours a maintenance window
     overlaps) stays in one-minute buckets. The answer is unchanged:
     ``slo.evaluate`` drops buckets overlapping maintenance at one-minute
@@ -224,30 +226,59 @@ def sli_buckets(
 def _spans(
     since: datetime, start: datetime, until: datetime, maintenance: tuple[Annotation, ...]
 ) -> list[tuple[datetime, datetime, int]]:
-    """[start, until) cut into consecutive (from, to, bucket width) spans of minutes or hours."""
-    first = _floor_hour(since) if since == _floor_hour(since) else _floor_hour(since) + HOUR
+    """[start, until) cut into consecutive (from, to, width) spans of minutes, hours or days."""
+    first = _ceil_hour(since)
     last = _floor_hour(until - ALERT_LOOKBACK)
-    windows = [
-        (note.start, until if note.end is None else note.end)
+    # The hours each maintenance window touches (s < hour + 1 h and hour < e), merged.
+    touched: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(
+        (_floor_hour(note.start), _ceil_hour(until if note.end is None else note.end))
         for note in maintenance
-        if note.kind == "maintenance"
-    ]
+        if note.kind == "maintenance" and note.start < (until if note.end is None else note.end)
+    ):
+        if touched and a <= touched[-1][1]:
+            touched[-1] = (touched[-1][0], max(b, touched[-1][1]))
+        else:
+            touched.append((a, b))
     spans: list[tuple[datetime, datetime, int]] = []
     cursor, hour = start, first
-    while hour < last:
-        if any(s < hour + HOUR and hour < e for s, e in windows if s < e):
-            hour += HOUR  # a maintenance hour: left to the minute span
-            continue
-        if cursor < hour:
-            spans.append((cursor, hour, BUCKET_S))
-        end = hour + HOUR
-        while end < last and not any(s < end + HOUR and end < e for s, e in windows if s < e):
-            end += HOUR
-        spans.append((hour, end, int(HOUR.total_seconds())))
-        cursor = hour = end
+    for a, b in [*touched, (last, last)]:
+        end = min(a, last)
+        if hour < end:  # clean hours [hour, end): hours and days; minutes before them
+            if cursor < hour:
+                spans.append((cursor, hour, BUCKET_S))
+            spans += _days_inside(hour, end)
+            cursor = end
+        hour = max(hour, b)  # a maintenance hour is left to the minute span
+        if hour >= last:
+            break
     if cursor < until:
         spans.append((cursor, until, BUCKET_S))
     return spans
+
+
+def _days_inside(a: datetime, b: datetime) -> list[tuple[datetime, datetime, int]]:
+    """Clean whole hours ``[a, b)`` as spans of hours, then whole UTC days, then hours.
+
+    A day bucket is the sum of its 24 hour buckets (both epoch-aligned), so the
+    answer is the hours' answer with 24 times fewer rows to fetch and judge.
+    """
+    first = _floor_day(a) if a == _floor_day(a) else _floor_day(a) + DAY
+    last = _floor_day(b)
+    if first >= last:
+        return [(a, b, int(HOUR.total_seconds()))]
+    spans = [(a, first, int(HOUR.total_seconds())), (first, last, int(DAY.total_seconds()))]
+    spans.append((last, b, int(HOUR.total_seconds())))
+    return [span for span in spans if span[0] < span[1]]
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return _floor_hour(moment).replace(hour=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
 
 
 def _floor_hour(moment: datetime) -> datetime:
