@@ -4,7 +4,8 @@
 ``session_rollup_minute`` summed per hour (and the rounds' auth checks), added to
 by ``save_round`` in the round's transaction; ``sli_hour_cache`` holds the SLI
 cache summed per hour, recomputed from ``sli_minute_cache`` for every hour a
-write of the minute cache touches (``sli_cache``), in the same transaction. So
+write of the minute cache touches (``sli_cache``), in the same transaction, and
+``sli_hour_coverage`` the hours whose every minute is covered. So
 an hour row always equals the sum of its minutes, and revision 0011 fills both
 from the minute tables: no reader ever builds them.
 
@@ -36,7 +37,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from probes.results.exposition import Labels, Pause, Segment, segment_sums
-from probes.results.schema import session_rollup_hour, sli_hour_cache, sli_minute_cache
+from probes.results.schema import (
+    session_rollup_hour,
+    sli_hour_cache,
+    sli_hour_coverage,
+    sli_minute_cache,
+    sli_minute_coverage,
+)
 
 HOUR = 60  # minutes
 # Counts of session_rollup_hour, each the sum of the minute table's column of that name.
@@ -115,6 +122,31 @@ def rehour_sli(
     )
     names = ["sli", "threshold", "operation", "minute", "probe", "target", "runner"]
     conn.execute(insert(sli_hour_cache).from_select([*names, "good", "valid"], summed))
+    rehour_coverage(conn, first, last, key)
+
+
+def rehour_coverage(
+    conn: Connection, first: int, last: int, key: tuple[str, float, str] | None = None
+) -> None:
+    """Recompute ``sli_hour_coverage`` of the hours holding minutes ``first..last``.
+
+    An hour is covered when all 60 of its minutes are: ``sli_cache`` then needs
+    one row per hour, not 60, to know a long window's minutes are all cached.
+    """
+    a, b = hour_of(first), hour_of(last) + HOUR
+    h, m = sli_hour_coverage.c, sli_minute_coverage.c
+    only_h = [] if key is None else [h.sli == key[0], h.threshold == key[1], h.operation == key[2]]
+    only_m = [] if key is None else [m.sli == key[0], m.threshold == key[1], m.operation == key[2]]
+    conn.execute(delete(sli_hour_coverage).where(*only_h, h.minute >= a, h.minute < b))
+    keys = [m.sli, m.threshold, m.operation, hour_column(m.minute)]
+    whole = (
+        select(*keys)
+        .where(*only_m, m.minute >= a, m.minute < b)
+        .group_by(*keys)
+        .having(func.count() == HOUR)
+    )
+    names = ["sli", "threshold", "operation", "minute"]
+    conn.execute(insert(sli_hour_coverage).from_select(names, whole))
 
 
 Build = Callable[[Table], tuple[Select[Any], Sequence[Any], list[tuple[Any, Any]]]]

@@ -28,6 +28,7 @@ from probes.results.schema import (
     session_rollup,
     session_rollup_hour,
     sli_hour_cache,
+    sli_hour_coverage,
     sli_minute_cache,
     sli_minute_coverage,
     to_utc,
@@ -50,6 +51,7 @@ PRUNED_TABLES = (
     "sli_minute_cache",
     "sli_hour_cache",
     "sli_minute_coverage",
+    "sli_hour_coverage",
     "histograms",
 )
 DAY_MINUTES = 1440
@@ -74,6 +76,8 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
     for table in (session_rollup, sli_minute_cache, sli_minute_coverage, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
+    # An hour is covered only while all its minutes are: one the cutoff cuts goes too.
+    deleted += _delete_minutes_before(writer, sli_hour_coverage, minute)
     # An hour row goes once its whole hour is before the cutoff (it keeps the
     # counts of the hour's pruned minutes until then).
     for table in (session_rollup_hour, sli_hour_cache):

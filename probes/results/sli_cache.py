@@ -22,7 +22,8 @@ keep their counts after the raw rows are gone; minutes not cached by then are
 counted from what is left.
 
 Every write of the minute cache also recomputes the hours it touched in
-``sli_hour_cache`` (``hourly.rehour_sli``), in the same transaction.
+``sli_hour_cache`` and ``sli_hour_coverage`` (``hourly.rehour_sli``), in the
+same transaction; a long read checks the coverage of its whole hours there.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from probes.results.schema import (
     epoch_minute,
     rounds,
     sli_hour_cache,
+    sli_hour_coverage,
     sli_minute_cache,
     sli_minute_coverage,
 )
@@ -202,11 +204,17 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
 def _missing(
     conn: Connection, definition: Definition, first: int, last: int
 ) -> list[tuple[int, int]]:
-    """The minutes of ``[first, last)`` without coverage, as half-open ranges."""
+    """The minutes of ``[first, last)`` without coverage, as half-open ranges.
+
+    Whole hours inside are first checked in ``sli_hour_coverage`` (a row per
+    hour all of whose minutes are covered), the minutes at either edge in
+    ``sli_minute_coverage``; only when some are missing are they looked up minute
+    by minute.
+    """
     cov = sli_minute_coverage.c
-    where = [*definition.where(sli_minute_coverage), cov.minute >= first, cov.minute < last]
-    if conn.execute(select(func.count()).where(*where)).scalar_one() == last - first:
+    if _all_covered(conn, definition, first, last):
         return []
+    where = [*definition.where(sli_minute_coverage), cov.minute >= first, cov.minute < last]
     covered = set(conn.execute(select(cov.minute).where(*where)).scalars())
     ranges: list[tuple[int, int]] = []
     for m in range(first, last):
@@ -217,6 +225,18 @@ def _missing(
         else:
             ranges.append((m, m + 1))
     return ranges
+
+
+def _all_covered(conn: Connection, definition: Definition, first: int, last: int) -> bool:
+    """Whether every minute of ``[first, last)`` has coverage: whole hours by hour rows."""
+    checks = []
+    for a, b, whole_hours in split(first, last, 3600):
+        table = sli_hour_coverage if whole_hours else sli_minute_coverage
+        c = table.c
+        where = [*definition.where(table), c.minute >= a, c.minute < b]
+        expected = (b - a) // 60 if whole_hours else b - a
+        checks.append((select(func.count()).where(*where), expected))
+    return all(conn.execute(query).scalar_one() == n for query, n in checks)
 
 
 def _computed(conn: Connection, source: Source, missing: Sequence[tuple[int, int]]) -> list[Row]:

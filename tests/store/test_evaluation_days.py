@@ -156,3 +156,34 @@ def test_the_split_reads_whole_days_inside_and_minutes_at_the_edges() -> None:
     assert spans[0] == (since, END - 9 * D, 60)
     assert spans[-1][2] == 60
     assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+
+
+@pytest.mark.parametrize("store_kind", STORES)
+def test_a_round_saved_late_into_covered_hours_is_counted(
+    store_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A late round uncovers its minute and so its hour: the next read counts it.
+
+    The objective is not tracked, so ``save_round`` does not count it again: the
+    read finds the hole (through the hour coverage) and fills it.
+    """
+    rounds = history()
+    late = rounds.pop(len(rounds) // 2)
+    objective = OBJECTIVES[2]  # a threshold SLI: read from the cache
+    since, until = END - 9 * D, END - timedelta(minutes=7)
+
+    def check(store: ResultStore) -> None:
+        store.save_rounds(rounds)
+        assert store.sli_counts(objective, since, until, bucket_s=86400)  # fills, covers
+        store.save_round(late)
+        raw = Filters(run_ids=tuple(r.run_id for r in [*rounds, late]))
+        for width in (60, 3600, 86400):
+            got = store.sli_counts(objective, since, until, bucket_s=width)
+            assert got == store.sli_counts(objective, since, until, raw, bucket_s=width), width
+
+    if store_kind == "sqlite":
+        with ResultStore.open(f"sqlite:///{tmp_path_factory.mktemp('late') / 'l.db'}") as s:
+            check(s)
+        return
+    with fresh_pg_schema() as url, ResultStore.open(url) as store:
+        check(store)

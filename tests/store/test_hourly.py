@@ -117,6 +117,10 @@ def hour_tables_match_their_minutes(url: str) -> None:
             cache = f"SELECT sli, threshold, operation, {hour}, probe, target, runner, SUM(good), SUM(valid) FROM sli_minute_cache GROUP BY sli, threshold, operation, {hour}, probe, target, runner"  # noqa: E501
             hours = "SELECT sli, threshold, operation, minute, probe, target, runner, good, valid FROM sli_hour_cache"  # noqa: E501
             assert sorted(conn.execute(text(cache))) == sorted(conn.execute(text(hours)))
+            # an hour is covered exactly when all 60 of its minutes are
+            whole = f"SELECT sli, threshold, operation, {hour} FROM sli_minute_coverage GROUP BY sli, threshold, operation, {hour} HAVING COUNT(*) = 60"  # noqa: E501
+            covered = "SELECT sli, threshold, operation, minute FROM sli_hour_coverage"
+            assert sorted(conn.execute(text(whole))) == sorted(conn.execute(text(covered)))
             names = SESSION_COUNTS
             sessions: Counter[tuple[object, ...]] = Counter()
             summed = f"SELECT {hour}, probe, target, runner, {', '.join(f'SUM({n})' for n in names)} FROM session_rollup_minute GROUP BY {hour}, probe, target, runner"  # noqa: E501
@@ -170,13 +174,18 @@ def test_the_migration_fills_the_hour_tables_as_the_writer_does(
     source, target = create_engine(reference), create_engine(store_url)
     try:
         with source.connect() as a, target.begin() as b:
-            for table in (tables.rounds, tables.session_rollup, tables.sli_minute_cache):
+            copied = (
+                tables.rounds, tables.session_rollup, tables.sli_minute_cache,
+                tables.sli_minute_coverage,
+            )  # fmt: skip
+            for table in copied:
                 rows = [dict(row._mapping) for row in a.execute(select(table))]
                 b.execute(insert(table), rows)
             before = {
                 t.name: sorted(tuple(row) for row in a.execute(select(t)))
-                for t in (tables.session_rollup_hour, tables.sli_hour_cache)
-            }
+                for t in (tables.session_rollup_hour, tables.sli_hour_cache,
+                          tables.sli_hour_coverage)
+            }  # fmt: skip
     finally:
         source.dispose()
     with ResultStore(store_url) as store:
@@ -185,11 +194,13 @@ def test_the_migration_fills_the_hour_tables_as_the_writer_does(
         with target.connect() as b:
             after = {
                 t.name: sorted(tuple(row) for row in b.execute(select(t)))
-                for t in (tables.session_rollup_hour, tables.sli_hour_cache)
-            }
+                for t in (tables.session_rollup_hour, tables.sli_hour_cache,
+                          tables.sli_hour_coverage)
+            }  # fmt: skip
     finally:
         target.dispose()
     assert before["sli_hour_cache"]
+    assert before["sli_hour_coverage"]
     assert after == before
     hour_tables_match_their_minutes(store_url)
 
@@ -208,6 +219,8 @@ def test_pruning_keeps_the_hours_after_the_cutoff(store: ResultStore) -> None:
         for table in (tables.session_rollup_hour, tables.sli_hour_cache):
             hours = set(conn.execute(select(table.c.minute)).scalars())
             assert min(hours) == epoch_minute(T0) + 120, table  # the cutoff's hour stays whole
+        covered = set(conn.execute(select(tables.sli_hour_coverage.c.minute)).scalars())
+        assert min(covered) == epoch_minute(T0) + 180  # the cutoff's hour lost minutes
 
 
 def test_hourly_and_daily_buckets_read_hours_and_equal_the_minute_buckets(

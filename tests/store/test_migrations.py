@@ -44,6 +44,7 @@ TABLES = {
     "notifications",
     "session_rollup_hour",
     "sli_hour_cache",
+    "sli_hour_coverage",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
@@ -60,6 +61,7 @@ LATER_TABLES = {
     "notifications",
     "session_rollup_hour",  # 0011: filled from the minute tables (tests/store/test_hourly.py)
     "sli_hour_cache",
+    "sli_hour_coverage",  # 0014: filled from the minute coverage (tests/store/test_hourly.py)
 }
 HEAD = engine.head_revision()
 
