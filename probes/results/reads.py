@@ -95,9 +95,12 @@ def rounds_between(
         .limit(limit)
     )
     with engine.connect() as conn:
+        result = conn.execute(query)
+        names = list(result.keys())
+        # A year of rounds is ~35,000 rows: name the columns once, not per row.
         return [
-            {k: iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
-            for row in conn.execute(query)
+            {k: iso(v) if isinstance(v, datetime) else v for k, v in zip(names, row, strict=True)}
+            for row in result
         ]
 
 
