@@ -221,18 +221,21 @@ class Session:
         task.add_done_callback(tasks.discard)
 
     async def _perform(self, request: Request) -> None:
-        try:
-            await self._dispatch(request)
-        except RequestError as exc:
-            await self.emit(error(exc.ref, exc.code, exc.message))
-        except StoreError as exc:
-            refused = refusal(exc, request.id)
-            await self.emit(error(refused.ref, refused.code, refused.message))
-        except ConnectionClosed:
-            pass
-        except Exception:
-            log.exception("request %s of user %s failed", request.id, self.user_id)
-            await self.emit(error(request.id, "internal", "internal error"))
+        # The client may leave while the request runs or before its error reply goes
+        # out: either way there is nobody to answer (and nothing to log).
+        with contextlib.suppress(ConnectionClosed):
+            try:
+                await self._dispatch(request)
+            except RequestError as exc:
+                await self.emit(error(exc.ref, exc.code, exc.message))
+            except StoreError as exc:
+                refused = refusal(exc, request.id)
+                await self.emit(error(refused.ref, refused.code, refused.message))
+            except ConnectionClosed:
+                pass
+            except Exception:
+                log.exception("request %s of user %s failed", request.id, self.user_id)
+                await self.emit(error(request.id, "internal", "internal error"))
 
     async def _dispatch(self, request: Request) -> None:
         store, user = self._services.store, self.user_id
