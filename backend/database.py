@@ -106,12 +106,17 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class ThreadView:
-    """One thread as its owner may see it."""
+    """One thread as its owner may see it; messages and results as JSON arrays (text).
+
+    SQLite builds the arrays (`json_group_array`) in C, with the interpreter lock
+    released: a large thread costs the event loop a string splice, not a thousand
+    dicts built and encoded (issue 10.7: clients reading large threads in a loop
+    held the lock against everyone else's chats)."""
 
     thread_id: str
     title: str | None
-    messages: tuple[dict[str, Any], ...]
-    results: tuple[dict[str, Any], ...]
+    messages_json: str
+    results_json: str
 
 
 def open_engine(path: Path, pool_size: int) -> Engine:
@@ -154,9 +159,17 @@ INSERT_USER = "INSERT INTO users (id, created_at) VALUES (?, ?) ON CONFLICT DO N
 INSERT_THREAD = "INSERT INTO threads (id, user_id, title, created_at) VALUES (?, ?, ?, ?)"
 THREAD_OWNER = "SELECT user_id, title FROM threads WHERE id = ?"
 INSERT_MESSAGE = "INSERT INTO messages (thread_id, user_id, text, created_at) VALUES (?, ?, ?, ?)"
-THREAD_MESSAGES = "SELECT text, created_at FROM messages WHERE thread_id = ? ORDER BY id"
+# The subqueries' ORDER BY keeps the arrays oldest first (SQLite does not flatten an
+# ordered subquery into an aggregate).
+THREAD_MESSAGES = (
+    "SELECT json_group_array(json_object('text', text, 'ts', created_at)) FROM "
+    "(SELECT text, created_at FROM messages WHERE thread_id = ? ORDER BY id)"
+)
 THREAD_RESULTS = (
-    "SELECT run_id, prompt, answer, tools, created_at FROM results WHERE thread_id = ? ORDER BY id"
+    "SELECT json_group_array(json_object('run_id', run_id, 'prompt', prompt, 'answer', answer, "
+    "'tools', json(tools), 'ts', created_at)) FROM "
+    "(SELECT run_id, prompt, answer, tools, created_at FROM results WHERE thread_id = ? "
+    "ORDER BY id)"
 )
 INSERT_RESULT = (
     "INSERT INTO results (run_id, thread_id, user_id, prompt, answer, tools, created_at) "
@@ -199,24 +212,12 @@ def post_messages(conn: Connection, user_id: str, thread_id: str, texts: Sequenc
 def thread_view(conn: Connection, user_id: str, thread_id: str) -> ThreadView:
     """The caller's thread with its messages and results, oldest first."""
     title = _owned(conn, user_id, thread_id)
-    message_rows = conn.exec_driver_sql(THREAD_MESSAGES, (thread_id,))
-    result_rows = conn.exec_driver_sql(THREAD_RESULTS, (thread_id,))
     return ThreadView(
         thread_id=thread_id,
         title=title,
-        messages=tuple({"text": text, "ts": ts} for text, ts in message_rows),
-        results=tuple(_result_dict(*row) for row in result_rows),
+        messages_json=conn.exec_driver_sql(THREAD_MESSAGES, (thread_id,)).scalar_one(),
+        results_json=conn.exec_driver_sql(THREAD_RESULTS, (thread_id,)).scalar_one(),
     )
-
-
-def _result_dict(run_id: str, prompt: str, answer: str, tools: str, ts: float) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "prompt": prompt,
-        "answer": answer,
-        "tools": json.loads(tools),
-        "ts": ts,
-    }
 
 
 @lru_cache(maxsize=32)

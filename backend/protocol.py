@@ -138,9 +138,14 @@ def now_ms() -> float:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def encode(message: Mapping[str, Any]) -> str:
-    """One server message as compact JSON text."""
-    return _ENCODER.encode(message)
+def encode(message: Mapping[str, Any], raw: Mapping[str, str] | None = None) -> str:
+    """One server message as compact JSON text; `raw` adds members whose values are
+    JSON text already (a thread's arrays, built by the database), spliced in as is."""
+    text = _ENCODER.encode(message)
+    if not raw:
+        return text
+    members = "".join(f",{_ENCODER.encode(key)}:{value}" for key, value in raw.items())
+    return f"{text[:-1]}{members}}}"
 
 
 def reply(kind: str, ref: str | None, **fields: Any) -> dict[str, Any]:

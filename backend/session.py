@@ -221,18 +221,21 @@ class Session:
         task.add_done_callback(tasks.discard)
 
     async def _perform(self, request: Request) -> None:
-        try:
-            await self._dispatch(request)
-        except RequestError as exc:
-            await self.emit(error(exc.ref, exc.code, exc.message))
-        except StoreError as exc:
-            refused = refusal(exc, request.id)
-            await self.emit(error(refused.ref, refused.code, refused.message))
-        except ConnectionClosed:
-            pass
-        except Exception:
-            log.exception("request %s of user %s failed", request.id, self.user_id)
-            await self.emit(error(request.id, "internal", "internal error"))
+        # The client may leave while the request runs or before its error reply goes
+        # out: either way there is nobody to answer (and nothing to log).
+        with contextlib.suppress(ConnectionClosed):
+            try:
+                await self._dispatch(request)
+            except RequestError as exc:
+                await self.emit(error(exc.ref, exc.code, exc.message))
+            except StoreError as exc:
+                refused = refusal(exc, request.id)
+                await self.emit(error(refused.ref, refused.code, refused.message))
+            except ConnectionClosed:
+                pass
+            except Exception:
+                log.exception("request %s of user %s failed", request.id, self.user_id)
+                await self.emit(error(request.id, "internal", "internal error"))
 
     async def _dispatch(self, request: Request) -> None:
         store, user = self._services.store, self.user_id
@@ -264,8 +267,8 @@ class Session:
             thread = view.value
             payload = await self._prepare(
                 reply("thread", ref, thread_id=thread.thread_id, title=thread.title,
-                      messages=list(thread.messages), results=list(thread.results),
-                      db_ms=view.db_ms)
+                      db_ms=view.db_ms),
+                raw={"messages": thread.messages_json, "results": thread.results_json},
             )  # fmt: skip
             if payload is None:
                 return
@@ -280,7 +283,9 @@ class Session:
         if payload is not None:
             await self._outbox.send(payload)
 
-    async def _prepare(self, message: dict[str, Any]) -> str | None:
+    async def _prepare(
+        self, message: dict[str, Any], raw: dict[str, str] | None = None
+    ) -> str | None:
         """The frame to send (after the delay/drop/cross-talk faults), or None if dropped."""
         faults, rng = self._services.faults.current, self._services.faults.rng
         kind = message["type"]
@@ -290,7 +295,7 @@ class Session:
         if should_drop(faults, rng, kind):
             return None
         message["ts"] = now_ms()
-        payload = encode(message)
+        payload = encode(message, raw)
         if faults.cross_talk > 0:
             victim = cross_talk_victim(faults, rng, self._services.peers.others(self))
             if victim is not None:

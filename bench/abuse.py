@@ -25,6 +25,7 @@ well-behaved chat answered with an `error` (a refusal) is counted apart,
 never as a completion. Usage:
 
     .venv/bin/python bench/abuse.py [--users 20] [--abusers 10] [--seconds 10] [--repeats 5]
+        [--baseline ../older-checkout]
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
+from pathlib import Path
 
 import psutil
-from backend_cost import SECRET, backend_process  # bench/backend_cost.py
+from backend_cost import ROOT, SECRET, backend_process  # bench/backend_cost.py
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -239,7 +241,16 @@ async def main() -> None:
     parser.add_argument("--think-ms", type=float, default=100.0, help="between a user's chats")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds of all runs")
     parser.add_argument("--abuser-nice", type=int, default=19, help="the abusers' process")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (say a git worktree of an older commit): its backend with "
+        "default budgets runs as a third condition, interleaved with the others",
+    )
     args = parser.parse_args()
+    conditions = [(label, extra, ROOT) for label, extra in CONDITIONS]
+    if args.baseline is not None:
+        conditions.append((f"default budgets, {args.baseline}", (), args.baseline.resolve()))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print("| backend | abuse | chats | refused | p50 ms | p95 ms | backend CPU s | abusers |")
@@ -248,8 +259,8 @@ async def main() -> None:
     runs: dict[tuple[str, bool], list[Run]] = {}
     async with contextlib.AsyncExitStack() as stack:
         backends = []
-        for label, extra in CONDITIONS:
-            pid, url = await stack.enter_async_context(backend_process(*argv, *extra))
+        for label, extra, tree in conditions:
+            pid, url = await stack.enter_async_context(backend_process(*argv, *extra, tree=tree))
             threads = [
                 await large_thread(url, f"abuser-{i}", args.messages) for i in range(args.abusers)
             ]
@@ -265,7 +276,7 @@ async def main() -> None:
     print("| backend | p95 alone ms | p95 with abusers ms | ratio | p50 alone / with ms "
           "| backend CPU s alone / with |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | --- | --- |")
-    for label, _extra in CONDITIONS:
+    for label, _extra, _tree in conditions:
         alone, hit = runs[(label, False)], runs[(label, True)]
         p95a = statistics.median(r.p95 for r in alone)
         p95h = statistics.median(r.p95 for r in hit)

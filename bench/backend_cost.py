@@ -46,13 +46,16 @@ DB_FILES = ("backend/store.py", "backend/database.py", "sqlalchemy/", "sqlite3/"
 
 
 @asynccontextmanager
-async def backend_process(*flags: str) -> AsyncIterator[tuple[int, str]]:
-    """`python -m backend --port 0 FLAGS` on a temp database: yields (pid, ws URL)."""
+async def backend_process(*flags: str, tree: Path = ROOT) -> AsyncIterator[tuple[int, str]]:
+    """`python -m backend --port 0 FLAGS` on a temp database: yields (pid, ws URL).
+
+    `-m` imports `backend` from the working directory first: `tree` runs another
+    checkout's backend (a baseline) with this environment."""
     env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET)
     with tempfile.TemporaryDirectory() as tmp:
         argv = [sys.executable, "-m", "backend", "--port", "0", "--db", f"{tmp}/backend.db"]
         proc = subprocess.Popen(
-            [*argv, *flags], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+            [*argv, *flags], env=env, cwd=tree, stdout=subprocess.PIPE, text=True
         )
         try:
             assert proc.stdout is not None

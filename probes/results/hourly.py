@@ -87,19 +87,33 @@ def add_counts(conn: Connection, counts: dict[tuple[int, str, str, str], Counter
         hours.setdefault((hour_of(minute), probe, target, runner), Counter()).update(c)
     if not hours:
         return
-    names = (*SESSION_COUNTS, *AUTH_COUNTS)
+    rows = [
+        {"minute": k[0], "probe": k[1], "target": k[2], "runner": k[3]} | dict(c)
+        for k, c in hours.items()
+    ]
+    key, names = ("minute", "probe", "target", "runner"), (*SESSION_COUNTS, *AUTH_COUNTS)
+    add_rows(conn, session_rollup_hour, key, names, rows)
+
+
+def add_rows(
+    conn: Connection,
+    table: Table,
+    key: Sequence[str],
+    names: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Insert ``rows`` into ``table``, adding their counts ``names`` to those of an existing
+    row of the same ``key`` (the minute and hour roll-ups). A count a row lacks is 0."""
+    if not rows:
+        return
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    upsert = dialect.insert(session_rollup_hour)
+    upsert = dialect.insert(table)
     stmt = upsert.on_conflict_do_update(
-        index_elements=["minute", "probe", "target", "runner"],
-        set_={n: session_rollup_hour.c[n] + upsert.excluded[n] for n in names},
+        index_elements=list(key), set_={n: table.c[n] + upsert.excluded[n] for n in names}
     )
     # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
-    rows = [
-        {"minute": k[0], "probe": k[1], "target": k[2], "runner": k[3]} | {n: c[n] for n in names}
-        for k, c in sorted(hours.items())
-    ]
-    conn.execute(stmt, rows)
+    ordered = sorted(rows, key=lambda r: tuple(r[k] for k in key))
+    conn.execute(stmt, [r | {n: r.get(n, 0) for n in names} for r in ordered])
 
 
 def rehour_sli(

@@ -17,6 +17,13 @@ from typing import TypeVar
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential,
+)
 
 from probes.errors import RoundNotSaved, StoreUnavailable
 from probes.results import opening
@@ -38,44 +45,45 @@ def with_retry(
     what: str,
     url: URL,
     wait_s: float,
-    clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], None] = time.sleep,
 ) -> T:
     """``action()``, retried while it fails with a lock or a lost connection.
 
     Raises ``StoreUnavailable`` naming ``what`` and the URL once ``wait_s`` has
-    passed; any other error is raised at once.
+    passed (no try is started that the next pause would take past it); any other
+    error is raised at once. The backoff is tenacity's.
     """
-    start = clock()
-    delay = FIRST_PAUSE_S
-    attempt = 1
-    while True:
-        try:
-            return action()
-        except (SQLAlchemyError, RoundNotSaved) as exc:
-            cause = _underlying(exc)
-            if cause is None:
-                raise
-            waited = clock() - start
-            why = opening.reason(cause, url)
-            if waited + delay > wait_s:
-                raise StoreUnavailable(
-                    f"results store {opening.shown(url)}: {what} failed for {waited:.1f} s "
-                    f"({attempt} tries, [store] lock_wait = {wait_s:g}s): {why}"
-                ) from None
-            log.warning(
-                "results store %s: %s: %s; try %d again in %.1f s (%.1f s of %g s waited)",
-                opening.shown(url),
-                what,
-                why,
-                attempt + 1,
-                delay,
-                waited,
-                wait_s,
-            )
-            pause(delay)
-            delay = min(MAX_PAUSE_S, delay * 2)
-            attempt += 1
+
+    def why(state: RetryCallState) -> str:
+        exc = state.outcome.exception() if state.outcome else None
+        cause = _underlying(exc) if exc is not None else None
+        return opening.reason(cause, url) if cause is not None else str(exc)
+
+    def before_sleep(state: RetryCallState) -> None:
+        log.warning(
+            "results store %s: %s: %s; try %d again in %.1f s (%.1f s of %g s waited)",
+            opening.shown(url), what, why(state), state.attempt_number + 1,
+            state.upcoming_sleep, state.seconds_since_start or 0.0, wait_s,
+        )  # fmt: skip
+
+    def give_up(state: RetryCallState) -> T:
+        raise StoreUnavailable(
+            f"results store {opening.shown(url)}: {what} failed for "
+            f"{state.seconds_since_start or 0.0:.1f} s ({state.attempt_number} tries, "
+            f"[store] lock_wait = {wait_s:g}s): {why(state)}"
+        ) from None
+
+    retrying = Retrying(
+        retry=retry_if_exception(
+            lambda e: isinstance(e, SQLAlchemyError | RoundNotSaved) and _underlying(e) is not None
+        ),
+        wait=wait_exponential(multiplier=FIRST_PAUSE_S, min=FIRST_PAUSE_S, max=MAX_PAUSE_S),
+        stop=stop_before_delay(wait_s),
+        before_sleep=before_sleep,
+        retry_error_callback=give_up,
+        sleep=pause,
+    )
+    return retrying(action)
 
 
 def _underlying(exc: BaseException) -> BaseException | None:

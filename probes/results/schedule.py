@@ -10,10 +10,11 @@ both SQLite and PostgreSQL, atomic under concurrent writers).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -98,8 +99,15 @@ def take_slot(
     run_id: str,
     state: str,
     reason: str = "",
+    holder_dead: Callable[[str, int], bool] | None = None,
 ) -> bool:
-    """Record the slot as ``state`` for this instance; False when another already has it."""
+    """Record the slot as ``state`` for this instance; False when another already has it.
+
+    A slot ``started`` by a process that is known to be dead (``holder_dead(host, pid)``
+    of its heartbeat: a runner restarted within one interval after a SIGKILL) and whose
+    round never came is taken over: the new process's round fills it, rather than the
+    slot being marked ``lost`` later while a round of that slot is stored without it.
+    """
     row = {
         "probe": probe,
         "runner": runner,
@@ -114,7 +122,32 @@ def take_slot(
         dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
         stmt = dialect.insert(schedule_slots).values(row).on_conflict_do_nothing()
         # RETURNING, not rowcount: psycopg reports 1 for a row ON CONFLICT skipped.
-        return conn.execute(stmt.returning(_slot.slot)).first() is not None
+        if conn.execute(stmt.returning(_slot.slot)).first() is not None:
+            return True
+        return holder_dead is not None and _take_over(conn, row, holder_dead)
+
+
+def _take_over(
+    conn: Connection, row: dict[str, Any], holder_dead: Callable[[str, int], bool]
+) -> bool:
+    """Move a dead process's started, never-stored slot to this instance (see take_slot)."""
+    key = and_(
+        _slot.probe == row["probe"], _slot.runner == row["runner"], _slot.slot == row["slot"]
+    )
+    stored = exists().where(rounds.c.run_id == _slot.run_id)
+    holder = conn.execute(
+        select(_slot.instance, _h.host, _h.pid)
+        .join(runner_heartbeats, _h.instance == _slot.instance)
+        .where(key, _slot.state == "started", _slot.instance != row["instance"], ~stored)
+    ).first()
+    if holder is None or not holder_dead(holder.host, holder.pid):
+        return False
+    moved = conn.execute(
+        update(schedule_slots)
+        .where(key, _slot.instance == holder.instance, _slot.state == "started")
+        .values(run_id=row["run_id"], instance=row["instance"], state=row["state"])
+    )
+    return int(moved.rowcount) == 1
 
 
 def mark_lost(writer: Engine, runner: str, dead_instances: Sequence[str], before: datetime) -> int:

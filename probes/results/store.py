@@ -222,11 +222,14 @@ class ResultStore:
         state: str = "started",
         reason: str = "",
         wait: bool = False,
+        holder_dead: Callable[[str, int], bool] | None = None,
     ) -> bool:
         """Record (and lease) a slot of (probe, runner label): ``started`` or ``skipped``.
 
         Returns False, writing nothing, when the slot is already taken (by the
-        other runner of an HA pair): the caller must then not run it. With ``wait``
+        other runner of an HA pair): the caller must then not run it; a slot a dead
+        process started is taken over when ``holder_dead(host, pid)`` says so
+        (`schedule.take_slot`). With ``wait``
         a locked store is waited out as ``save_round`` waits (``[store] lock_wait``);
         without, the lock's error is raised at once (a round about to start).
         """
@@ -241,6 +244,7 @@ class ResultStore:
                 run_id=run_id,
                 state=state,
                 reason=reason,
+                holder_dead=holder_dead,
             )
 
         return self._retry(take, f"recording slot {slot:%H:%M:%S} of {probe}") if wait else take()

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,16 +30,6 @@ from probes.results.schema import (
 )
 from probes.results.sli_cache import forget_minutes
 from probes.results.sli_tracking import refill, tracked_definitions
-
-_ROLLUP_COUNTS = (
-    "sessions",
-    "ok",
-    "complete_in_order",
-    "not_1011",
-    "no_foreign",
-    "connected",
-    "planned",
-)
 
 
 def save_round(writer: Engine, r: RoundResult) -> None:
@@ -128,25 +117,14 @@ def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
         c["no_foreign"] += s.foreign_events == 0
         c["connected"] += s.http_status is None and s.connect_ms is not None
         c["planned"] += s.reason == "planned_close"
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    upsert = dialect.insert(session_rollup)
-    stmt = upsert.on_conflict_do_update(
-        index_elements=["bucket", "probe", "target", "runner"],
-        set_={n: session_rollup.c[n] + upsert.excluded[n] for n in _ROLLUP_COUNTS},
-    )
-    # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
     rows = [
-        {
-            "bucket": k[0],
-            "probe": k[1],
-            "target": k[2],
-            "runner": k[3],
-            "minute": epoch_minute(k[0]),
-        }
-        | {n: c[n] for n in _ROLLUP_COUNTS}
-        for k, c in sorted(counts.items())
+        {"bucket": k[0], "probe": k[1], "target": k[2], "runner": k[3]}
+        | {"minute": epoch_minute(k[0])}
+        | dict(c)
+        for k, c in counts.items()
     ]
-    conn.execute(stmt, rows)
+    key = ("bucket", "probe", "target", "runner")
+    hourly.add_rows(conn, session_rollup, key, hourly.SESSION_COUNTS, rows)
     hourly.add_counts(conn, {(epoch_minute(k[0]), *k[1:]): c for k, c in counts.items()})
 
 

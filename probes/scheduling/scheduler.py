@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from probes.config import ProbeSettings, Settings
 from probes.records import RoundResult, RoundStatus
 from probes.results import ResultStore
-from probes.scheduling.watchdog import Watchdog
+from probes.scheduling.watchdog import Watchdog, process_gone
 from probes.slots import EPOCH, slot_of
 from probes.target.memory import MemorySource
 from probes.target.memory_sources import source_for
@@ -235,6 +235,7 @@ class ProbeScheduler:
                 lambda: self._store.take_slot(
                     probe=probe.name, runner=self._runner, slot=slot,
                     instance=self.instance, run_id=run_id, state=state,
+                    holder_dead=process_gone,
                 )
             )  # fmt: skip
         except Exception as exc:  # run anyway: the slot is recorded with the round
@@ -244,8 +245,9 @@ class ProbeScheduler:
             self.watchdog.progressed(stored=False)
         elif not taken:  # measured anyway; the slot keeps its first record (counted once)
             log.warning(
-                "slot %s of probe %s is already recorded for runner label %r: another "
-                "process uses the label (two runners of one label need --ha); this round "
+                "slot %s of probe %s is already recorded for runner label %r by another "
+                "process: one still running or on another host (two runners of one label "
+                "need --ha), or a restarted one that stored this slot's round; this round "
                 "is stored without a slot", slot.isoformat(), probe.name, self._runner,
             )  # fmt: skip
         return bool(taken)

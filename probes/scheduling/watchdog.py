@@ -22,6 +22,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import psutil
+
 from probes.config import Settings
 from probes.records import RunnerBeat
 from probes.results import ResultStore
@@ -35,6 +37,12 @@ def beat_every(settings: Settings) -> float:
     """Half the shortest probe interval, from 1 s to 15 s: a beat per slot at least."""
     shortest = min(p.every_s for p in settings.probes)
     return min(MAX_BEAT_S, max(MIN_BEAT_S, shortest / 2))
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """True when a heartbeat's process is known to be dead: it ran on this host and its
+    pid no longer exists. A process on another host (or a pid reused) is not known dead."""
+    return host == socket.gethostname() and pid != os.getpid() and not psutil.pid_exists(pid)
 
 
 class Watchdog:

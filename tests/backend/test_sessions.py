@@ -105,6 +105,26 @@ async def test_threads_store_batches_and_read_back(users: Any, ask: Any, run_cha
 
 
 @pytest.mark.asyncio
+async def test_a_thread_reply_carries_any_text_exactly(users: Any, ask: Any, run_chat: Any) -> None:
+    """The thread's arrays are JSON built by the database: quotes, backslashes, control
+    characters, non-ASCII and emoji come back as they were posted, in order."""
+    ws = await users.connect("alice")
+    created = await ask(ws, {"type": "create_thread", "id": "t"})
+    texts = ['say "hi"', "back\\slash", "line\nbreak\r\t\x00\x1f", "é ü ß", "🙂 ∑", "</script>"]
+    await ask(ws, {"type": "post_messages", "id": "p", "thread_id": created["thread_id"],
+                   "messages": texts})  # fmt: skip
+    events = await run_chat(ws, "what is 2 + 2", thread_id=created["thread_id"])
+    thread = await ask(ws, {"type": "get_thread", "id": "g", "thread_id": created["thread_id"]})
+    assert [m["text"] for m in thread["messages"]] == texts
+    assert all(isinstance(m["ts"], float) for m in thread["messages"])
+    [result] = thread["results"]
+    assert (result["prompt"], result["answer"]) == ("what is 2 + 2", events[-1]["answer"])
+    assert isinstance(result["tools"], list) and result["tools"]
+    assert (thread["ref"], thread["thread_id"]) == ("g", created["thread_id"])
+    assert isinstance(thread["db_ms"], float) and isinstance(thread["ts"], float)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     "message",
     [

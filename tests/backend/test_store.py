@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,8 +56,10 @@ async def test_thread_round_trip_with_timings(store: Store) -> None:
     view = await store.get_thread("alice", created.value)
     assert stored.value == 2
     assert view.value.title == "title"
-    assert [m["text"] for m in view.value.messages] == ["one", "two"]
-    assert view.value.results[0]["tools"] == [{"tool": "echo", "result": "x"}]
+    assert [m["text"] for m in json.loads(view.value.messages_json)] == ["one", "two"]
+    [result] = json.loads(view.value.results_json)
+    assert (result["run_id"], result["prompt"], result["answer"]) == ("run1", "q", "a")
+    assert result["tools"] == [{"tool": "echo", "result": "x"}]
     assert all(t.db_ms >= 0 for t in (created, stored, view))
 
 
@@ -75,7 +78,7 @@ async def test_other_users_threads_are_forbidden_unknown_ones_not_found(
         await calls[operation]("bob", thread)
     with pytest.raises(ThreadNotFound):
         await calls[operation]("bob", "f" * 32)
-    assert (await store.get_thread("alice", thread)).value.messages == ()
+    assert (await store.get_thread("alice", thread)).value.messages_json == "[]"
 
 
 @pytest.mark.asyncio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ async def test_concurrent_writes_of_every_kind_share_transactions(store: Store) 
     assert len(stored) == 40
     assert len(begins) < 40 / 2, "50 + 40 writes in far fewer transactions"
     view = (await store.get_thread("owner", owned)).value
-    assert len(view.messages) == 20 and len(view.results) == 20
+    assert len(json.loads(view.messages_json)) == 20 and len(json.loads(view.results_json)) == 20
 
 
 @pytest.mark.asyncio
@@ -64,7 +65,7 @@ async def test_a_refused_write_fails_alone_in_its_batch(store: Store) -> None:
     assert not isinstance(outcomes[1], BaseException) and outcomes[1].value == 1
     assert not isinstance(outcomes[2], BaseException)
     view = (await store.get_thread("alice", alice)).value
-    assert [m["text"] for m in view.messages] == ["mine"]
+    assert [m["text"] for m in json.loads(view.messages_json)] == ["mine"]
 
 
 @pytest.mark.asyncio
