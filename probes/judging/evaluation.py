@@ -263,8 +263,7 @@ def _days_inside(a: datetime, b: datetime) -> list[tuple[datetime, datetime, int
     A day bucket is the sum of its 24 hour buckets (both epoch-aligned), so the
     answer is the hours' answer with 24 times fewer rows to fetch and judge.
     """
-    first = _floor_day(a) if a == _floor_day(a) else _floor_day(a) + DAY
-    last = _floor_day(b)
+    first, last = _ceil_day(a), _floor_day(b)
     if first >= last:
         return [(a, b, int(HOUR.total_seconds()))]
     spans = [(a, first, int(HOUR.total_seconds())), (first, last, int(DAY.total_seconds()))]
@@ -274,6 +273,11 @@ def _days_inside(a: datetime, b: datetime) -> list[tuple[datetime, datetime, int
 
 def _floor_day(moment: datetime) -> datetime:
     return _floor_hour(moment).replace(hour=0)
+
+
+def _ceil_day(moment: datetime) -> datetime:
+    floor = _floor_day(moment)
+    return floor if floor == moment else floor + DAY
 
 
 def _ceil_hour(moment: datetime) -> datetime:

@@ -125,8 +125,7 @@ def rehour_sli(
     """
     a, b = hour_of(first), hour_of(last) + HOUR
     h, m = sli_hour_cache.c, sli_minute_cache.c
-    only_h = [] if key is None else [h.sli == key[0], h.threshold == key[1], h.operation == key[2]]
-    only_m = [] if key is None else [m.sli == key[0], m.threshold == key[1], m.operation == key[2]]
+    only_h, only_m = _only(sli_hour_cache, key), _only(sli_minute_cache, key)
     conn.execute(delete(sli_hour_cache).where(*only_h, h.minute >= a, h.minute < b))
     keys = [m.sli, m.threshold, m.operation, hour_column(m.minute), m.probe, m.target, m.runner]
     summed = (
@@ -149,8 +148,7 @@ def rehour_coverage(
     """
     a, b = hour_of(first), hour_of(last) + HOUR
     h, m = sli_hour_coverage.c, sli_minute_coverage.c
-    only_h = [] if key is None else [h.sli == key[0], h.threshold == key[1], h.operation == key[2]]
-    only_m = [] if key is None else [m.sli == key[0], m.threshold == key[1], m.operation == key[2]]
+    only_h, only_m = _only(sli_hour_coverage, key), _only(sli_minute_coverage, key)
     conn.execute(delete(sli_hour_coverage).where(*only_h, h.minute >= a, h.minute < b))
     keys = [m.sli, m.threshold, m.operation, hour_column(m.minute)]
     whole = (
@@ -161,6 +159,14 @@ def rehour_coverage(
     )
     names = ["sli", "threshold", "operation", "minute"]
     conn.execute(insert(sli_hour_coverage).from_select(names, whole))
+
+
+def _only(table: Table, key: tuple[str, float, str] | None) -> list[ColumnElement[bool]]:
+    """The conditions selecting one definition's rows of ``table`` (none: every one)."""
+    if key is None:
+        return []
+    c = table.c
+    return [c.sli == key[0], c.threshold == key[1], c.operation == key[2]]
 
 
 Build = Callable[[Table], tuple[Select[Any], Sequence[Any], list[tuple[Any, Any]]]]

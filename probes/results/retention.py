@@ -74,10 +74,11 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             if not ids:
                 break
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
-    for table in (session_rollup, sli_minute_cache, sli_minute_coverage, histogram_table):
+    # sli_hour_coverage too: an hour is covered only while all its minutes are, so an
+    # hour the cutoff cuts goes with its first minute.
+    minute_tables = (session_rollup, sli_minute_cache, sli_minute_coverage, sli_hour_coverage)
+    for table in (*minute_tables, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
-    # An hour is covered only while all its minutes are: one the cutoff cuts goes too.
-    deleted += _delete_minutes_before(writer, sli_hour_coverage, minute)
     # An hour row goes once its whole hour is before the cutoff (it keeps the
     # counts of the hour's pruned minutes until then).
     for table in (session_rollup_hour, sli_hour_cache):

@@ -59,7 +59,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, SliBucket
-from probes.results.hourly import rehour_sli, split
+from probes.results.hourly import HOUR, rehour_sli, split
 from probes.results.query import attribute_filters, bucket, bucket_rows, bucket_select, start_of
 from probes.results.schema import (
     NO_FILTERS,
@@ -234,7 +234,7 @@ def _all_covered(conn: Connection, definition: Definition, first: int, last: int
         table = sli_hour_coverage if whole_hours else sli_minute_coverage
         c = table.c
         where = [*definition.where(table), c.minute >= a, c.minute < b]
-        expected = (b - a) // 60 if whole_hours else b - a
+        expected = (b - a) // HOUR if whole_hours else b - a
         checks.append((select(func.count()).where(*where), expected))
     return all(conn.execute(query).scalar_one() == n for query, n in checks)
 
