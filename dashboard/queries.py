@@ -21,7 +21,7 @@ import streamlit as st
 from dashboard.chartdata import frames, live, rounds, rows, series, status
 from dashboard.chartdata import locations as location_status
 from dashboard.chartdata.live import LiveSnapshot, RoundBreaches
-from dashboard.chartdata.objectives import Objectives, judge
+from dashboard.chartdata.objectives import Objectives, judge, laid_out
 from dashboard.chartdata.rounds import LATEST_ROUNDS, RoundDetail, RoundSummary
 from dashboard.chartdata.rows import LatencyBucket
 from dashboard.chartdata.status import Labels, StoreStatus
@@ -106,7 +106,13 @@ def objectives(
     filters: Filters,
     slo_windows: bool = False,
 ) -> Objectives:
-    """Every objective judged (``chartdata.objectives.judge``: the gate's and reports' answer)."""
+    """Every objective judged (``chartdata.objectives.judge``: the gate's and reports' answer).
+
+    Over a range (not ``slo_windows``) it is the pooled half of ``_judged``: the
+    by-location table of the same range then costs no second read.
+    """
+    if not slo_windows:
+        return _judged(url, settings, since, until, filters)[0]
     return judge(_store(url), settings, since, until, filters, slo_windows)
 
 
@@ -115,8 +121,16 @@ def objectives_by_location(
     url: str, settings: Settings, since: datetime, until: datetime, filters: Filters
 ) -> pd.DataFrame:
     """``chartdata.locations.by_location``: each objective judged per location (one row each)."""
-    found = location_status.by_location(_store(url), settings, since, until, filters)
-    return location_status.location_frame(found)
+    return _judged(url, settings, since, until, filters)[1]
+
+
+@st.cache_data(ttl=HEAVY_TTL_S, max_entries=16, show_spinner=False)
+def _judged(
+    url: str, settings: Settings, since: datetime, until: datetime, filters: Filters
+) -> tuple[Objectives, pd.DataFrame]:
+    """A range judged over every location and at each alone, from the same reads."""
+    pooled, found = location_status.by_location(_store(url), settings, since, until, filters)
+    return laid_out(pooled, settings), location_status.location_frame(found)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, max_entries=64, show_spinner=False)

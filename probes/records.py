@@ -223,6 +223,22 @@ class SliBucket:
     valid: int
 
 
+# One SLI's buckets per runner label (location): what one grouped read of the store gives.
+RunnerBuckets = dict[str, list[SliBucket]]
+
+
+def pooled_buckets(per_runner: RunnerBuckets) -> list[SliBucket]:
+    """Every runner's buckets summed per start, oldest first: the count over all locations
+    (each event was measured by one runner)."""
+    good: dict[datetime, int] = {}
+    valid: dict[datetime, int] = {}
+    for buckets in per_runner.values():
+        for b in buckets:
+            good[b.start] = good.get(b.start, 0) + b.good
+            valid[b.start] = valid.get(b.start, 0) + b.valid
+    return [SliBucket(start, good[start], valid[start]) for start in sorted(valid)]
+
+
 @dataclass(frozen=True, slots=True)
 class Annotation:
     """A deploy marker, incident note or maintenance window (excluded from SLO maths)."""

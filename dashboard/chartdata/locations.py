@@ -5,10 +5,10 @@ A location is a runner label. The grid's cell for (location, probe) is the
 status of that location's latest round of the probe within the last two
 intervals plus the round timeout; older than that, or none, is "no data"; a
 location whose runner processes have all stopped beating is "down" (never
-the last status it happened to store). ``by_location`` judges a range once per
-location (``evaluate_window`` with that runner as the filter), so each
-location's coverage counts its own scheduled slots: the Stability page and the
-reports show the same figures.
+the last status it happened to store). ``by_location`` judges a range over
+every location and at each one alone (``evaluate_locations``: the counts are
+read once, grouped by runner), so each location's coverage counts its own
+scheduled slots: the Stability page and the reports show the same figures.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from probes.config import ProbeSettings, Settings
-from probes.judging.evaluation import Evaluation, evaluate_window
+from probes.judging.evaluation import Evaluation, evaluate_locations
 from probes.records import Filters, RunnerBeat
 from probes.results import ResultStore
 
@@ -131,21 +131,15 @@ def location_labels(store: ResultStore, filters: Filters) -> list[str]:
 
 def by_location(
     store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
-) -> tuple[Location, ...]:
-    """Every location (or the filter's one), judged alone over ``[since, until)``."""
-    return tuple(
-        Location(
-            runner,
-            evaluate_window(
-                store,
-                settings,
-                since=since,
-                until=until,
-                filters=Filters(filters.target, filters.probe, runner, filters.run_ids),
-            ),
-        )
-        for runner in location_labels(store, filters)
-    )
+) -> tuple[Evaluation, tuple[Location, ...]]:
+    """``[since, until)`` judged over every location (the pooled answer) and at every
+    location (or the filter's one) alone, from one grouped read per objective
+    (``evaluate_locations``)."""
+    pooled, each = evaluate_locations(
+        store, settings, since=since, until=until, runners=location_labels(store, filters),
+        filters=filters,
+    )  # fmt: skip
+    return pooled, tuple(Location(runner, evaluation) for runner, evaluation in each.items())
 
 
 def location_frame(locations: Sequence[Location]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from dashboard.format import alert_summary
 from probes.config import Settings, SloSettings
-from probes.judging.evaluation import evaluate_window
+from probes.judging.evaluation import Evaluation, evaluate_window
 from probes.records import Filters
 from probes.results import ResultStore
 
@@ -45,12 +45,18 @@ def judge(
     evaluation = evaluate_window(
         store, settings, since=since, until=until, filters=filters, slo_windows=slo_windows
     )
+    return laid_out(evaluation, settings, slo_windows)
+
+
+def laid_out(evaluation: Evaluation, settings: Settings, slo_windows: bool = False) -> Objectives:
+    """An evaluation's results in the rows of ``COLUMNS``."""
     by_name = {s.name: s for s in settings.slos}
+    span_s = (evaluation.until - evaluation.since).total_seconds()
     rows = []
     for r in evaluation.results:
         slo = by_name[r.name]
         alert, alert_short, alert_text = alert_summary(r.alerts)
-        window_s = slo.window_s if slo_windows else (until - since).total_seconds()
+        window_s = slo.window_s if slo_windows else span_s
         rows.append(
             (
                 r.name, r.sli, r.objective, r.status, r.value, r.good, r.valid, r.budget_left,

@@ -165,10 +165,17 @@ def align(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 
 
 def _period(
-    store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
+    store: ResultStore,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    evaluation: Evaluation | None = None,
 ) -> Period:
+    """The window's evidence, judged (``evaluation``: already judged over the aligned window)."""
     since, until = align(since, until)
-    evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
+    if evaluation is None:
+        evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
     evidence, sessions, rounds = _evidence(store, since, until, filters)
     timings = store.timing_rows(since, until, filters)
     failures = failure_groups(store, sessions, rounds, settings.slos, timings)
@@ -200,7 +207,8 @@ def build_report(
     "generated at" time; it changes nothing else.
     """
     filters = filters or Filters()
-    main = _period(store, settings, since, until, filters)
+    pooled, locations = by_location(store, settings, *align(since, until), filters)
+    main = _period(store, settings, since, until, filters, pooled)
     since, until = main.since, main.until
     before = None
     if baseline is not None:
@@ -218,5 +226,5 @@ def build_report(
         annotations=notes,
         series=read_series(store, since, until, filters),
         incidents=tuple(i for i in store.incidents_between(since, until) if _matches(i, filters)),
-        locations=by_location(store, settings, since, until, filters),
+        locations=locations,
     )

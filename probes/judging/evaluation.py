@@ -6,13 +6,14 @@ The single place where the store and the SLO maths meet; ``slawatch probe
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from probes.config import ProbeSettings, Settings, SloSettings
 from probes.judging import slo
-from probes.judging.aggregate import Aggregate, aggregate_slices, parse_aggregate
-from probes.records import Annotation, Filters, RunnerBeat, SliBucket
+from probes.judging.aggregate import aggregate_slices, parse_aggregate
+from probes.records import Annotation, Filters, RunnerBeat, RunnerBuckets, pooled_buckets
 from probes.results import ResultStore
 from probes.slots import first_slot_at_or_after, slots_between
 
@@ -71,17 +72,46 @@ def window_coverage(
         counts = store.round_counts(since, until, filters)
         with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
         return min(1.0, with_data / max(1, expected_rounds))
+    return coverages(store, settings, since, until, filters, only_probe, ())[None]
+
+
+def coverages(
+    store: ResultStore,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    only_probe: str | None,
+    runners: Sequence[str],
+) -> dict[str | None, float]:
+    """``window_coverage`` of ``filters`` (key None) and of each runner label alone.
+
+    One pass over the schedules: each (probe, label) share is read once, and a
+    location's coverage is the least of its own shares; a probe its label never
+    scheduled falls back, for that location, to its stored rounds.
+    """
     beats = store.runner_beats()
-    shares = []
+    shares: dict[str | None, list[float]] = {None: [], **{r: [] for r in runners}}
     for probe in _probes_of(settings, filters, only_probe):
         per_runner = slot_coverage(store, beats, probe, since, until, filters.runner)
-        if per_runner is not None:
-            shares += [share for share in per_runner.values() if share is not None]
-            continue
-        counts = store.round_counts(since, until, _with_probe(filters, probe.name))
-        with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
-        shares.append(slo.coverage(with_data, since=since, until=until, every_s=probe.every_s))
-    return min(shares) if shares else 0.0
+        for view, found in shares.items():
+            if per_runner is None or (view is not None and view not in per_runner):
+                where = filters if view is None else _with_runner(filters, view)
+                found.append(_round_share(store, probe, since, until, where))
+            elif view is None:
+                found += [share for share in per_runner.values() if share is not None]
+            elif (share := per_runner[view]) is not None:
+                found.append(share)
+    return {view: min(found) if found else 0.0 for view, found in shares.items()}
+
+
+def _round_share(
+    store: ResultStore, probe: ProbeSettings, since: datetime, until: datetime, filters: Filters
+) -> float:
+    """Stored rounds with data over the window's expected count (no schedule to count)."""
+    counts = store.round_counts(since, until, _with_probe(filters, probe.name))
+    with_data = sum(counts.get(s, 0) for s in DATA_STATUSES)
+    return slo.coverage(with_data, since=since, until=until, every_s=probe.every_s)
 
 
 def slot_coverage(
@@ -123,6 +153,10 @@ def _with_probe(filters: Filters, name: str) -> Filters:
     return Filters(filters.target, name, filters.runner, filters.run_ids)
 
 
+def _with_runner(filters: Filters, runner: str) -> Filters:
+    return Filters(filters.target, filters.probe, runner, filters.run_ids)
+
+
 def floor_to_bucket(moment: datetime) -> datetime:
     """The start of the SLI bucket that holds ``moment`` (buckets are aligned to the epoch)."""
     epoch = datetime(1970, 1, 1, tzinfo=moment.tzinfo)
@@ -141,56 +175,61 @@ def evaluate_objective(
     maintenance: tuple[Annotation, ...],
     coverage: float,
 ) -> slo.SloResult:
-    """One objective over [since, until), with burn-rate alerts ending at ``until``.
+    """One objective over [since, until), with burn-rate alerts ending at ``until``."""
+    views = judge_views(
+        store, settings, objective, since=since, until=until, filters=filters,
+        maintenance=maintenance, coverage={None: coverage},
+    )  # fmt: skip
+    return views[None]
+
+
+def judge_views(
+    store: ResultStore,
+    settings: Settings,
+    objective: SloSettings,
+    *,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    maintenance: tuple[Annotation, ...],
+    coverage: Mapping[str | None, float],
+) -> dict[str | None, slo.SloResult]:
+    """One objective judged for each view of ``coverage``: None is ``filters`` itself (every
+    location), a runner label that location alone; from one grouped read of the store.
 
     SLI counts come in one-minute buckets, so the window starts at the bucket
     boundary at or before ``since``: a window is never cut inside a minute.
-    Where minutes cannot change the answer they are fetched as whole hours
-    (``sli_buckets``): the result is the one all-minute buckets give.
+    Where minutes cannot change the answer they are fetched as whole hours or
+    days (``sli_buckets``): the result is the one all-minute buckets give. Each
+    read is grouped by runner: a location's counts are its own rows, and the
+    pooled count of a bucket is the sum over every runner. A non-pooled
+    ``aggregate`` judges one-minute slices per location (``aggregate_slices``).
     """
     since = floor_to_bucket(since)
     start = min(since, until - ALERT_LOOKBACK)
     rule = parse_aggregate(objective.aggregate)
     if rule.pooled:
-        buckets = sli_buckets(store, objective, since, start, until, filters, maintenance)
+        per_runner = sli_buckets(store, objective, since, start, until, filters, maintenance)
     else:
-        buckets = location_slices(store, objective, rule, start, until, filters)
-    return slo.evaluate(
-        objective,
-        buckets,
-        since=since,
-        until=until,
-        width_s=BUCKET_S,
-        maintenance=maintenance,
-        coverage=coverage,
-        alerts=settings.alerts,
-    )
-
-
-def location_slices(
-    store: ResultStore,
-    objective: SloSettings,
-    rule: Aggregate,
-    start: datetime,
-    until: datetime,
-    filters: Filters,
-) -> list[SliBucket]:
-    """One-minute slices over [start, until), judged per location and combined by ``rule``.
-
-    The locations are the runner labels of stored rounds (or the filter's one).
-    """
-    runners = [filters.runner] if filters.runner else store.labels()["runners"]
-    per_location = {
-        runner: store.sli_counts(
+        per_runner = store.sli_counts_by_runner(objective, start, until, filters, BUCKET_S)
+    out = {}
+    for view, cov in coverage.items():
+        mine = per_runner if view is None else {view: per_runner.get(view, [])}
+        if rule.pooled:
+            buckets = pooled_buckets(mine)
+        else:
+            buckets = aggregate_slices(mine, rule, objective.objective)
+        out[view] = slo.evaluate(
             objective,
-            start,
-            until,
-            Filters(filters.target, filters.probe, runner, filters.run_ids),
-            bucket_s=BUCKET_S,
+            buckets,
+            since=since,
+            until=until,
+            width_s=BUCKET_S,
+            maintenance=maintenance,
+            coverage=cov,
+            alerts=settings.alerts,
         )
-        for runner in runners
-    }
-    return aggregate_slices(per_location, rule, objective.objective)
+    return out
 
 
 def sli_buckets(
@@ -201,8 +240,9 @@ def sli_buckets(
     until: datetime,
     filters: Filters,
     maintenance: tuple[Annotation, ...],
-) -> list[SliBucket]:
-    """SLI buckets over [start, until) for ``slo.evaluate``: minutes where they matter.
+) -> RunnerBuckets:
+    """SLI buckets per runner over [start, until) for ``slo.evaluate``: minutes where they
+    matter.
 
     A 30-day window in minutes is 43,200 buckets per objective. Whole hours
     inside [since, until - ALERT_LOOKBACK) that no maintenance window touches
@@ -217,9 +257,10 @@ def sli_buckets(
     the compliance counts it whole. ``start`` may be before ``since`` (the
     lookback of a short window), ``since`` is on a minute boundary.
     """
-    out: list[SliBucket] = []
+    out: RunnerBuckets = {}
     for a, b, width in _spans(since, start, until, maintenance):
-        out += store.sli_counts(objective, a, b, filters, bucket_s=width)
+        for runner, buckets in store.sli_counts_by_runner(objective, a, b, filters, width).items():
+            out.setdefault(runner, []).extend(buckets)  # spans in order: buckets stay sorted
     return out
 
 
@@ -305,43 +346,79 @@ def evaluate_window(
     With ``slo_windows`` each objective is judged over its own window ending at
     ``until`` (the dashboard's "current status") instead of the given one.
     """
-    filters = filters or Filters()
+    views = _evaluate(
+        store, settings, since, until, filters or Filters(), (), expected_rounds, slo_windows
+    )
+    return views[None]
+
+
+def evaluate_locations(
+    store: ResultStore,
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime,
+    runners: Sequence[str],
+    filters: Filters | None = None,
+) -> tuple[Evaluation, dict[str, Evaluation]]:
+    """``evaluate_window`` over every location (pooled, by each objective's aggregate) and
+    over each runner label alone (``filters`` with that runner), from the same reads:
+    each objective's counts are read once, grouped by runner."""
+    views = _evaluate(store, settings, since, until, filters or Filters(), tuple(runners))
+    return views[None], {r: views[r] for r in runners}
+
+
+def _evaluate(
+    store: ResultStore,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    runners: tuple[str, ...],
+    expected_rounds: int | None = None,
+    slo_windows: bool = False,
+) -> dict[str | None, Evaluation]:
     oldest = min([since] + [until - timedelta(seconds=s.window_s) for s in settings.slos])
     maintenance = tuple(
         a
         for a in store.annotations_between(oldest, until, target=filters.target)
         if a.kind == "maintenance"
     )
-    results = []
-    coverages: dict[tuple[datetime, str | None], float] = {}  # objectives share windows
+    where: dict[str | None, Filters] = {
+        None: filters,
+        **{r: _with_runner(filters, r) for r in runners},
+    }
+    results: dict[str | None, list[slo.SloResult]] = {view: [] for view in where}
+    covered: dict[tuple[datetime, str | None], dict[str | None, float]] = {}  # shared windows
     for objective in settings.slos:
         start = until - timedelta(seconds=objective.window_s) if slo_windows else since
         key = (start, objective.probe)
-        if key not in coverages:
-            coverages[key] = window_coverage(
+        if key not in covered and expected_rounds is not None:
+            share = window_coverage(
                 store, settings, start, until, filters, objective.probe, expected_rounds
             )
-        cov = coverages[key]
-        results.append(
-            evaluate_objective(
-                store,
-                settings,
-                objective,
-                since=start,
-                until=until,
-                filters=filters,
-                maintenance=maintenance,
-                coverage=cov,
+            covered[key] = {None: share}
+        elif key not in covered:
+            covered[key] = coverages(
+                store, settings, start, until, filters, objective.probe, runners
             )
-        )
+        judged = judge_views(
+            store, settings, objective, since=start, until=until, filters=filters,
+            maintenance=maintenance, coverage=covered[key],
+        )  # fmt: skip
+        for view, result in judged.items():
+            results[view].append(result)
     minimum = settings.gate.min_coverage
-    return Evaluation(
-        since=since,
-        until=until,
-        results=tuple(results),
-        verdict=slo.overall_verdict(results, minimum),
-        reason=slo.verdict_reason(results, minimum),
-        rounds=store.round_counts(since, until, filters),
-        maintenance=maintenance,
-        min_coverage=minimum,
-    )
+    return {
+        view: Evaluation(
+            since=since,
+            until=until,
+            results=tuple(results[view]),
+            verdict=slo.overall_verdict(results[view], minimum),
+            reason=slo.verdict_reason(results[view], minimum),
+            rounds=store.round_counts(since, until, where[view]),
+            maintenance=maintenance,
+            min_coverage=minimum,
+        )
+        for view in where
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 
-from probes.records import Filters
+from probes.records import Filters, RunnerBuckets, SliBucket
 from probes.results.schema import UNCOUNTED_STATUSES, db_timings, rounds, sessions, to_utc
 
 
@@ -95,13 +96,32 @@ def bucket(table: Table, at: Column[Any], bucket_s: int, sqlite: bool) -> Column
     return sql_cast(func.floor(extract("epoch", at) / n), BigInteger) * n
 
 
-def bucket_rows(conn: Connection, inner: Select[Any]) -> list[tuple[int, int, int]]:
-    """Sum g and v of ``inner`` per bucket b: (bucket epoch, good, valid), oldest first."""
+def bucket_rows(conn: Connection, inner: Select[Any]) -> list[tuple[str, int, int, int]]:
+    """Sum g and v of ``inner`` per runner r and bucket b: (runner, bucket epoch, good,
+    valid), oldest bucket first. One read gives every location's counts; the pooled
+    count of a bucket is the sum over its runners (each row has one runner)."""
     sub = inner.subquery()
     query = (
-        select(sub.c.b, func.sum(sub.c.g), func.sum(sub.c.v)).group_by(sub.c.b).order_by(sub.c.b)
+        select(sub.c.r, sub.c.b, func.sum(sub.c.g), func.sum(sub.c.v))
+        .group_by(sub.c.b, sub.c.r)
+        .order_by(sub.c.b)
     )
-    return [(int(b), int(g), int(v)) for b, g, v in conn.execute(query)]
+    return [(str(r), int(b), int(g), int(v)) for r, b, g, v in conn.execute(query)]
+
+
+def runner_buckets(rows: Iterable[tuple[str, int, int, int]]) -> RunnerBuckets:
+    """(runner, bucket epoch, good, valid) rows, summed per runner and bucket (several
+    queries may count parts of one bucket), oldest first; buckets without valid events
+    left out."""
+    sums: dict[str, dict[int, list[int]]] = {}
+    for r, b, g, v in rows:
+        counts = sums.setdefault(r, {}).setdefault(b, [0, 0])
+        counts[0] += g
+        counts[1] += v
+    return {
+        r: [SliBucket(start_of(b), g, v) for b, (g, v) in sorted(per.items()) if v]
+        for r, per in sums.items()
+    }
 
 
 def start_of(epoch: int) -> datetime:
@@ -109,10 +129,17 @@ def start_of(epoch: int) -> datetime:
 
 
 def bucket_select(
-    query: Select[Any], table: Table, good: ColumnElement[bool], bucket_s: int, sqlite: bool
+    query: Select[Any],
+    table: Table,
+    good: ColumnElement[bool],
+    bucket_s: int,
+    sqlite: bool,
+    runner: Column[Any],
 ) -> Select[Any]:
-    """``query`` plus the columns b (bucket start), g (1 if good) and v (1: valid)."""
+    """``query`` plus the columns r (``runner``), b (bucket start), g (1 if good) and v (1:
+    valid)."""
     return query.add_columns(
+        runner.label("r"),
         bucket(table, table.c.started_at, bucket_s, sqlite).label("b"),
         case((good, 1), else_=0).label("g"),
         literal_column("1", Integer).label("v"),

@@ -30,7 +30,6 @@ read whole minutes from the per-minute SLI cache under the same conditions
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +38,7 @@ from sqlalchemy import Column, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from probes.config import SloSettings
-from probes.records import INTERNAL_ERROR_CLOSE, Filters, SliBucket
+from probes.records import INTERNAL_ERROR_CLOSE, Filters, RunnerBuckets
 from probes.results import hourly, sli_cache
 from probes.results.query import (
     attribute_filters,
@@ -47,6 +46,7 @@ from probes.results.query import (
     bucket_rows,
     bucket_select,
     counted_sessions,
+    runner_buckets,
     start_of,
     timings,
     window,
@@ -87,8 +87,9 @@ def sli_counts(
     until: datetime,
     filters: Filters,
     bucket_s: int,
-) -> list[SliBucket]:
-    """Good and valid events of ``slo.sli`` per bucket; buckets without valid events left out."""
+) -> RunnerBuckets:
+    """Good and valid events of ``slo.sli`` per runner label and bucket, from one grouped
+    read; buckets without valid events left out (``records.pooled_buckets`` sums them)."""
     since, until = to_utc(since), to_utc(until)
     if bucket_s < 1:
         raise ValueError("bucket_s must be a positive number of seconds")
@@ -106,11 +107,12 @@ def sli_counts(
                 engine, writer, cache_definition(slo), source, span, filters, bucket_s
             )
         ev = source(since, until, filters)
-        return _buckets(engine, bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite))
+        query = bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite, ev.labels[2])
+        return _buckets(engine, query)
     if slo.sli == "auth_rejection":
         r = rounds.c
         query = _rounds_where(since, until, filters, r.auth_ok.is_not(None))
-        return _buckets(engine, bucket_select(query, rounds, r.auth_ok, bucket_s, sqlite))
+        return _buckets(engine, bucket_select(query, rounds, r.auth_ok, bucket_s, sqlite, r.runner))
     raise ValueError(f"unknown SLI {slo.sli!r}")
 
 
@@ -122,7 +124,7 @@ def _session_count_sli(
     filters: Filters,
     bucket_s: int,
     planned_out: bool = False,
-) -> list[SliBucket]:
+) -> RunnerBuckets:
     """``planned_out``: sessions with reason planned_close are not valid events."""
     good, rolled = SESSION_COUNT_SLIS[sli]
     sqlite = engine.dialect.name == "sqlite"
@@ -132,7 +134,7 @@ def _session_count_sli(
         query = counted_sessions(a, b, filters)
         if planned_out:
             query = query.where(or_(_s.reason.is_(None), _s.reason != "planned_close"))
-        return bucket_select(query, sessions, good, bucket_s, sqlite)
+        return bucket_select(query, sessions, good, bucket_s, sqlite, _s.runner)
 
     if filters.run_ids is not None or bucket_s % 60 or first >= last:
         return _buckets(engine, raw(since, until))
@@ -147,6 +149,7 @@ def _session_count_sli(
             else [r.bucket >= start_of(60 * a), r.bucket < start_of(60 * b)]  # its key
         )
         return select(
+            r.runner.label("r"),
             bucket(table, r.minute, bucket_s, sqlite).label("b"),
             r[rolled.name].label("g"),
             (r.sessions - r.planned if planned_out else r.sessions).label("v"),
@@ -155,14 +158,8 @@ def _session_count_sli(
     spans = hourly.split(epoch_minute(first), epoch_minute(last), bucket_s)
     edges = [(since, first), (last, until)]
     queries = [rolled_up(*span) for span in spans] + [raw(a, b) for a, b in edges if a < b]
-    totals: Counter[int] = Counter()
-    valid: Counter[int] = Counter()
     with engine.connect() as conn:  # one connection: one snapshot on SQLite
-        for query in queries:
-            for b, g, v in bucket_rows(conn, query):
-                totals[b] += g
-                valid[b] += v
-    return [SliBucket(start_of(b), totals[b], valid[b]) for b in sorted(valid) if valid[b]]
+        return runner_buckets(row for query in queries for row in bucket_rows(conn, query))
 
 
 def cache_definition(slo: SloSettings) -> sli_cache.Definition:
@@ -210,9 +207,9 @@ def _rounds_where(
     return select().select_from(rounds).where(*where, valid)
 
 
-def _buckets(engine: Engine, query: Select[Any]) -> list[SliBucket]:
+def _buckets(engine: Engine, query: Select[Any]) -> RunnerBuckets:
     with engine.connect() as conn:
-        return [SliBucket(start_of(b), g, v) for b, g, v in bucket_rows(conn, query)]
+        return runner_buckets(bucket_rows(conn, query))
 
 
 def _also_probe(filters: Filters, probe: str) -> Filters:

@@ -28,7 +28,6 @@ same transaction; a long read checks the coverage of its whole hours there.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,9 +57,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
-from probes.records import Filters, SliBucket
+from probes.records import Filters, RunnerBuckets
 from probes.results.hourly import HOUR, rehour_sli, split
-from probes.results.query import attribute_filters, bucket, bucket_rows, bucket_select, start_of
+from probes.results.query import (
+    attribute_filters,
+    bucket,
+    bucket_rows,
+    bucket_select,
+    runner_buckets,
+    start_of,
+)
 from probes.results.schema import (
     NO_FILTERS,
     epoch_minute,
@@ -114,8 +120,9 @@ def counts(
     span: tuple[datetime, datetime],
     filters: Filters,
     bucket_s: int,
-) -> list[SliBucket]:
-    """Good and valid events per bucket of ``bucket_s`` (a multiple of 60) in ``span``."""
+) -> RunnerBuckets:
+    """Good and valid events per runner and bucket of ``bucket_s`` (a multiple of 60) in
+    ``span``."""
     since, until = span
     first = epoch_minute(since) + (since != _floor(since))
     last = epoch_minute(until)
@@ -288,15 +295,14 @@ def _answer(
     filters: Filters,
     bucket_s: int,
     computed: Sequence[Row] = (),
-) -> list[SliBucket]:
-    """The cache over the minutes ``cached``, ``computed`` rows, and raw rows around them.
+) -> RunnerBuckets:
+    """The cache over the minutes ``cached``, ``computed`` rows, and raw rows around them,
+    per runner.
 
     ``cached`` None: the whole span from the raw rows.
     """
     since, until = span
     sqlite = conn.dialect.name == "sqlite"
-    good: Counter[int] = Counter()
-    valid: Counter[int] = Counter()
     queries, raw = [], [(since, until)]
     if cached is not None:
         queries += _cached(definition, cached, filters, bucket_s, sqlite)
@@ -304,18 +310,15 @@ def _answer(
     for start, end in raw:
         if start < end:
             ev = source(start, end, filters)
-            queries.append(bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite))
-    for query in queries:
-        for b, g, v in bucket_rows(conn, query):
-            good[b] += g
-            valid[b] += v
+            queries.append(
+                bucket_select(ev.query, ev.table, ev.good, bucket_s, sqlite, ev.labels[2])
+            )
+    rows = [row for query in queries for row in bucket_rows(conn, query)]
+    labels = (filters.probe, filters.target, filters.runner)
     for probe, target, runner, m, g, v in computed:
-        labels = (filters.probe, filters.target, filters.runner)
         if all(f in (None, x) for f, x in zip(labels, (probe, target, runner), strict=True)):
-            b = m * 60 // bucket_s * bucket_s
-            good[b] += g
-            valid[b] += v
-    return [SliBucket(start_of(b), good[b], valid[b]) for b in sorted(valid) if valid[b]]
+            rows.append((runner, m * 60 // bucket_s * bucket_s, g, v))
+    return runner_buckets(rows)
 
 
 def _cached(
@@ -329,6 +332,7 @@ def _cached(
         c = table.c
         out.append(
             select(
+                c.runner.label("r"),
                 bucket(table, c.minute, bucket_s, sqlite).label("b"),
                 c.good.label("g"),
                 c.valid.label("v"),

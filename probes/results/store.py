@@ -13,7 +13,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from probes.alerting.incidents import Incident, Subject, Tracked, Transition
 from probes.config import SloSettings
 from probes.errors import RoundNotSaved, StoreError
-from probes.records import Annotation, Filters, RoundResult, RunnerBeat, SliBucket
+from probes.records import (
+    Annotation,
+    Filters,
+    RoundResult,
+    RunnerBeat,
+    RunnerBuckets,
+    SliBucket,
+    pooled_buckets,
+)
 from probes.results import (
     aggregates,
     damage,
@@ -414,6 +422,17 @@ class ResultStore:
         threshold SLIs read whole minutes from the per-minute SLI cache, and fill
         it (one short write) with the minutes it lacks: ``probes.results.sli_cache``.
         """
+        return pooled_buckets(self.sli_counts_by_runner(slo, since, until, filters, bucket_s))
+
+    def sli_counts_by_runner(
+        self,
+        slo: SloSettings,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        bucket_s: int = 60,
+    ) -> RunnerBuckets:
+        """``sli_counts`` per runner label (location), from the same one grouped read."""
         writer = None if self.read_only else self._writer
         return sli.sli_counts(self._engine, writer, slo, since, until, filters, bucket_s)
 

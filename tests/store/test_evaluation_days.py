@@ -187,3 +187,40 @@ def test_a_round_saved_late_into_covered_hours_is_counted(
         return
     with fresh_pg_schema() as url, ResultStore.open(url) as store:
         check(store)
+
+
+AGGREGATED = [
+    *OBJECTIVES,
+    SloSettings("any-success", "session_success", 99.0, window_s=WINDOW, aggregate="any"),
+    SloSettings("quorum-first", "first_event_latency", 95.0, window_s=WINDOW,
+                threshold_ms=300.0, aggregate="quorum:1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("where", [Filters(), Filters(probe="chat")], ids=["all", "probe"])
+def test_one_grouped_read_gives_each_location_what_judging_it_alone_gives(
+    filled: ResultStore, where: Filters
+) -> None:
+    """The pooled verdict and every location's (a label without rounds too) from one
+    grouped read are what ``evaluate_window`` gives with that location as the filter."""
+    settings = Settings(slos=tuple(AGGREGATED), alerts=AlertSettings(min_samples=1))
+    since, until = END - 9 * D - timedelta(minutes=17, seconds=5), END - timedelta(minutes=7)
+    runners = (*RUNNERS, "ap-1")
+    pooled, each = evaluation.evaluate_locations(
+        filled, settings, since=since, until=until, runners=runners, filters=where
+    )
+    assert pooled == evaluation.evaluate_window(
+        filled, settings, since=since, until=until, filters=where
+    )
+    for runner in runners:
+        alone = Filters(where.target, where.probe, runner)
+        expected = evaluation.evaluate_window(
+            filled, settings, since=since, until=until, filters=alone
+        )
+        assert each[runner] == expected, runner
+    assert {r.status for r in each["ap-1"].results} == {"no data"}
+    us, eu = each["us-1"].results, each["eu-1"].results
+    assert [r.valid for r in pooled.results[:5]] == [
+        a.valid + b.valid for a, b in zip(us[:5], eu[:5], strict=True)
+    ]
+    assert any(a.good != b.good for a, b in zip(us, eu, strict=True))
