@@ -31,12 +31,25 @@ from datetime import datetime
 from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
-from sqlalchemy import Connection, and_, bindparam, or_, select, tuple_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from probes.records import Filters, RoundResult
-from probes.results.query import attribute_filters
+from probes.results.query import attribute_filters, bucket
 from probes.results.schema import epoch_minute
 from probes.results.schema import histogram_table as histograms
 
@@ -205,15 +218,40 @@ def read(
         return {}
     h = histograms.c
     wanted = h.metric.like(DB_PREFIX + "%") if db else h.metric.in_(metrics or ())
-    where = or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans))
-    query = select(h.minute, h.metric, h.count, h.failed, h.low, h.high, h.bins).where(
-        where, wanted, *attribute_filters(histograms, filters)
+    where = [
+        or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans)),
+        wanted,
+        *attribute_filters(histograms, filters),
+    ]
+    sqlite = engine.dialect.name == "sqlite"
+    start = bucket(histograms, h.minute, bucket_s, sqlite).label("b")
+    totals = (
+        select(start, h.metric, func.sum(h.count), func.sum(h.failed), func.min(h.low),
+               func.max(h.high))
+        .where(*where)
+        .group_by(start, h.metric)
+    )  # fmt: skip
+    # The bins are summed in the database (json_each), not decoded row by row here: a
+    # 90-day chart in 12-hour buckets reads 50,000 hour rows (1 s of JSON in Python).
+    if sqlite:
+        pairs = func.json_each(h.bins).table_valued("key", "value").alias("j")
+        count: ColumnElement[Any] = pairs.c.value
+    else:  # a function in FROM after its table is LATERAL there
+        pairs = func.json_each_text(sql_cast(h.bins, JSON)).table_valued("key", "value").alias("j")
+        count = sql_cast(pairs.c.value, BigInteger)
+    bins = (
+        select(start, h.metric, pairs.c.key, func.sum(count))
+        .select_from(histograms.join(pairs, true()))
+        .where(*where)
+        .group_by(start, h.metric, pairs.c.key)
     )
     out: dict[tuple[int, str], Histogram] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            start = row.minute * 60 // bucket_s * bucket_s
-            out.setdefault((start, row.metric), Histogram()).merge(stored(row._mapping))
+    with engine.connect() as conn:  # one connection: one snapshot on SQLite
+        for b, metric, n, failed, low, high in conn.execute(totals):
+            out[(int(b), metric)] = Histogram(int(n), int(failed), low, high)
+        for b, metric, key, n in conn.execute(bins):
+            if n:
+                out[(int(b), metric)].bins[str(key)] += int(n)
     return out
 
 
