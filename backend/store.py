@@ -13,6 +13,15 @@ writer and nothing waits on a lock; under load the per-chat cost is a share
 of one transaction. A write refused for its own reason (a thread that is not
 the caller's) fails alone; a failing transaction fails its whole batch.
 
+Whole-thread reads are remembered: a thread's answer is kept (a least recently
+used cache bounded by the bytes of the answers, `VIEW_CACHE_BYTES`) with the
+thread's owner until the thread is next written: every write to it (messages,
+a run's result) drops the answer once it has committed and before its caller
+hears of it, and a read that was running meanwhile keeps nothing (it may have
+read from before the write). So a client told that its write was stored
+never reads an answer from before it; the same thread asked for again and
+again (the abusers of issue 10.7) costs a lookup, not a read.
+
 Every operation reports its server-side duration in milliseconds (`db_ms`):
 from the request to the store until its answer, so queueing shows, plus any
 injected `db_delay_ms` fault, which is awaited before the operation starts
@@ -30,6 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from cachetools import LRUCache
 from sqlalchemy import Connection
 
 from backend import database
@@ -37,6 +47,7 @@ from backend.database import RunRecord, StoreError, ThreadView
 
 T = TypeVar("T")
 BULK_WORKERS = 1  # threads for whole-thread reads (see the module's docstring)
+VIEW_CACHE_BYTES = 32 << 20  # the thread answers kept, by the characters of their JSON
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,12 @@ class Store:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
         self._delay_ms = delay_ms
         self._writes = _GroupCommit(self)
+        # thread id -> (owner, answer); of the threads being read: reads, writes meanwhile
+        self._views: LRUCache[str, tuple[str, ThreadView]] = LRUCache(
+            VIEW_CACHE_BYTES, getsizeof=_view_size
+        )
+        self._reading: dict[str, int] = {}
+        self._written_while_read: dict[str, int] = {}
 
     async def aclose(self) -> None:
         """Finish pending writes, stop the threads, close the connections."""
@@ -126,12 +143,41 @@ class Store:
     async def post_messages(self, user_id: str, thread_id: str, texts: Sequence[str]) -> Timed[int]:
         """Store a batch of messages (one transaction, shared with concurrent writes)."""
         work = partial(database.post_messages, user_id=user_id, thread_id=thread_id, texts=texts)
-        return await self._write("message_batch", work)
+        try:
+            return await self._write("message_batch", work)
+        finally:
+            self._written(thread_id)
 
     async def get_thread(self, user_id: str, thread_id: str) -> Timed[ThreadView]:
-        """The thread with its messages and results, for its owner only."""
+        """The thread with its messages and results, for its owner only (remembered until
+        the thread is next written)."""
+        started = time.perf_counter()
+        await self._delay("data_retrieval")
+        kept = self._views.get(thread_id)
+        if kept is not None and kept[0] == user_id:
+            return Timed(kept[1], _ms_since(started))
         work = partial(database.thread_view, user_id=user_id, thread_id=thread_id)
-        return await self._read("data_retrieval", work, bulk=True)
+        loop = asyncio.get_running_loop()
+        self._reading[thread_id] = self._reading.get(thread_id, 0) + 1
+        writes = self._written_while_read.get(thread_id, 0)
+        try:
+            view = await loop.run_in_executor(self._bulk, self._read_transaction, work)
+        finally:
+            clean = self._written_while_read.get(thread_id, 0) == writes
+            self._reading[thread_id] -= 1
+            if not self._reading[thread_id]:
+                del self._reading[thread_id]
+                self._written_while_read.pop(thread_id, None)
+        if clean and _view_size(view) <= VIEW_CACHE_BYTES // 4:
+            self._views[thread_id] = (user_id, view)  # no write to it committed meanwhile
+        return Timed(view, _ms_since(started))
+
+    def _written(self, thread_id: str) -> None:
+        """A write to the thread committed (or failed): forget its answer, and tell the
+        reads of it still running that theirs may be from before the write."""
+        self._views.pop(thread_id, None)
+        if thread_id in self._reading:
+            self._written_while_read[thread_id] = self._written_while_read.get(thread_id, 0) + 1
 
     async def search_messages(
         self, user_id: str, terms: Sequence[str], limit: int = 5
@@ -142,7 +188,12 @@ class Store:
 
     async def store_result(self, record: RunRecord) -> Timed[None]:
         """Keep the outcome of one finished run; `db_ms` includes its batch's transaction."""
-        return await self._write("result_store", partial(database.insert_results, records=[record]))
+        try:
+            return await self._write(
+                "result_store", partial(database.insert_results, records=[record])
+            )
+        finally:
+            self._written(record.thread_id)
 
 
 class _Pending:
@@ -198,3 +249,9 @@ class _GroupCommit:
                 pending.future.set_exception(pending.error)
             else:
                 pending.future.set_result(pending.value)
+
+
+def _view_size(entry: tuple[str, ThreadView] | ThreadView) -> int:
+    """What a kept answer costs, roughly: the characters of its JSON."""
+    view = entry[1] if isinstance(entry, tuple) else entry
+    return len(view.messages_json) + len(view.results_json) + 256

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +104,59 @@ async def test_injected_delay_shows_in_db_ms(tmp_path: Path) -> None:
         assert created.db_ms >= 150
     finally:
         db.close()
+
+
+def _reads_of_threads(store: Store) -> list[str]:
+    """The thread-content statements the store runs, as they run."""
+    seen: list[str] = []
+
+    @event.listens_for(store._engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "json_group_array" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+@pytest.mark.asyncio
+async def test_a_thread_read_again_is_remembered_until_it_is_written(store: Store) -> None:
+    reads = _reads_of_threads(store)
+    thread = (await store.create_thread("alice", None)).value
+    await store.post_messages("alice", thread, ["one"])
+    first = await store.get_thread("alice", thread)
+    again = await store.get_thread("alice", thread)
+    assert again.value == first.value
+    assert len(reads) == 2  # messages and results, once
+    with pytest.raises(ThreadForbidden):  # a remembered answer is still its owner's only
+        await store.get_thread("bob", thread)
+    await store.post_messages("alice", thread, ["two"])
+    texts = [
+        m["text"] for m in json.loads((await store.get_thread("alice", thread)).value.messages_json)
+    ]
+    assert texts == ["one", "two"]
+    await store.store_result(RunRecord("run1", "alice", thread, "q", "a", ()))
+    [result] = json.loads((await store.get_thread("alice", thread)).value.results_json)
+    assert result["run_id"] == "run1"
+
+
+@pytest.mark.asyncio
+async def test_a_read_running_while_the_thread_is_written_is_not_remembered(
+    store: Store,
+) -> None:
+    thread = (await store.create_thread("alice", None)).value
+    await store.post_messages("alice", thread, ["one"])
+    entered, release = threading.Event(), threading.Event()
+
+    @event.listens_for(store._engine, "before_cursor_execute")
+    def hold(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "json_group_array" in statement and not release.is_set():
+            entered.set()  # the read's snapshot is taken: it saw the thread before "two"
+            release.wait(30)
+
+    running = asyncio.create_task(store.get_thread("alice", thread))
+    await asyncio.to_thread(entered.wait, 30)
+    await store.post_messages("alice", thread, ["two"])  # committed while the read runs
+    release.set()
+    await running
+    view = await store.get_thread("alice", thread)
+    assert [m["text"] for m in json.loads(view.value.messages_json)] == ["one", "two"]
