@@ -8,7 +8,9 @@ the configured objectives, as a runner does), then pruned to ``--raw-days`` of
 raw rows (rounds, rollups, histograms and the cache stay), as the runner's
 retention does. Then prints, for each page, how long its queries take without
 the cache (cold: the first visit, right after the build) and with it (warm),
-and an ``AppTest`` run of the page cold and warm; on SQLite, and on PostgreSQL
+and the page itself cold and warm: its script's own run (what a user of a
+running server waits for) and AppTest's total (which adds a scan of the
+installed components per new ``AppTest``, ~0.5 s); on SQLite, and on PostgreSQL
 too with ``--pg URL``: the bench makes its own schema in that database
 (``bench_dashboard_<size>``), builds there, and drops it at the end
 (``--keep-pg`` keeps it, and a later run of the same size reuses it, as the
