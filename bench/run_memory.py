@@ -6,10 +6,16 @@ soak's probe (20 users every 5 s); RSS every 10 s; prints each one's RSS after
 the warm-up, at the end, and the slope after the warm-up (MB/h).
 `trace`: `slawatch run` in this process under `tracemalloc` (12 frames), snapshots
 after `--warmup` and at `--duration`; prints the largest differences by traceback.
+`maps`: two `slawatch run` side by side, as they are and with glibc's
+`malloc_trim(0)` called every 30 s in the process; prints each one's RSS slope,
+and where its resident memory grew between the warm-up and the end, by mapping
+(`/proc/PID/smaps`: the main heap, anonymous mappings such as the threads' malloc
+arenas, mapped files such as SQLite's `-shm`).
 Usage:
 
     .venv/bin/python bench/run_memory.py malloc [--duration 1500] [--warmup 300]
     .venv/bin/python bench/run_memory.py trace [--duration 1140] [--warmup 240]
+    .venv/bin/python bench/run_memory.py maps [--duration 1500] [--warmup 300]
 """
 
 from __future__ import annotations
@@ -93,6 +99,85 @@ def malloc(args: argparse.Namespace, tmp: Path) -> None:
         print(f"| {name} | {after[0][1]:.1f} | {after[-1][1]:.1f} | {slope:+.2f} |")
 
 
+TRIMMED = """
+import ctypes, sys, threading, time
+libc = ctypes.CDLL("libc.so.6")
+def trim():
+    while True:
+        time.sleep(30)
+        libc.malloc_trim(0)
+threading.Thread(target=trim, daemon=True).start()
+from probes.cli.main import main
+sys.exit(main(["run", "--config", sys.argv[1], "--runner", "trim", "--db", sys.argv[2]]))
+"""
+
+
+def resident(pid: int) -> dict[str, float]:
+    """Resident MB by kind of mapping: the heap, the stacks, anonymous, each mapped file."""
+    kinds: dict[str, float] = {}
+    kind = "anon"
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                kind = fields[5] if len(fields) > 5 else "anon"
+                kind = Path(kind).name if kind.startswith("/") else kind
+            elif fields[0] == "Rss:":
+                kinds[kind] = kinds.get(kind, 0.0) + int(fields[1]) / 1024
+    return kinds
+
+
+def maps(args: argparse.Namespace, tmp: Path) -> None:
+    env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET)
+    with backend_and_config(tmp) as config:
+        procs = {
+            "as it is": subprocess.Popen(
+                [
+                    str(SLAWATCH),
+                    "run",
+                    "--config",
+                    str(config),
+                    "--runner",
+                    "plain",
+                    "--db",
+                    f"sqlite:///{tmp}/results-0.db",
+                ],
+                env=env,
+                stderr=subprocess.DEVNULL,
+                cwd=tmp,
+            ),
+            "malloc_trim every 30 s": subprocess.Popen(
+                [sys.executable, "-c", TRIMMED, str(config), f"sqlite:///{tmp}/results-1.db"],
+                env=env,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            ),
+        }
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in procs}
+        warm: dict[str, dict[str, float]] = {}
+        started = time.monotonic()
+        while (t := time.monotonic() - started) < args.duration:
+            for name, proc in procs.items():
+                samples[name].append((t, psutil.Process(proc.pid).memory_info().rss / 1e6))
+                if t >= args.warmup and name not in warm:
+                    warm[name] = resident(proc.pid)
+            time.sleep(10)
+        end = {name: resident(proc.pid) for name, proc in procs.items()}
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    for name, points in samples.items():
+        after = [(t / 3600.0, rss) for t, rss in points if t >= args.warmup]
+        slope = statistics.linear_regression(*zip(*after, strict=True)).slope
+        print(f"\n{name}: RSS {after[0][1]:.1f} -> {after[-1][1]:.1f} MB, {slope:+.2f} MB/h")
+        print("| mapping | resident after warm-up MB | at end MB | grew MB |")
+        print("| --- | ---: | ---: | ---: |")
+        growth = {k: end[name].get(k, 0.0) - warm[name].get(k, 0.0) for k in end[name]}
+        for kind in sorted(growth, key=lambda k: -abs(growth[k]))[:8]:
+            before, after_mb = warm[name].get(kind, 0.0), end[name][kind]
+            print(f"| {kind} | {before:.1f} | {after_mb:.1f} | {growth[kind]:+.2f} |")
+
+
 def trace(args: argparse.Namespace, tmp: Path) -> None:
     from probes.cli.main import main as slawatch_main
 
@@ -118,18 +203,18 @@ def trace(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=("malloc", "trace"))
+    parser.add_argument("mode", choices=("malloc", "trace", "maps"))
     parser.add_argument("--duration", type=float)
     parser.add_argument("--warmup", type=float)
     args = parser.parse_args()
-    defaults = {"malloc": (1500.0, 300.0), "trace": (1140.0, 240.0)}[args.mode]
-    args.duration = args.duration or defaults[0]
-    args.warmup = args.warmup or defaults[1]
+    defaults = {"malloc": (1500.0, 300.0), "trace": (1140.0, 240.0), "maps": (1500.0, 300.0)}
+    args.duration = args.duration or defaults[args.mode][0]
+    args.warmup = args.warmup or defaults[args.mode][1]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}; "
           f"{args.mode}, {args.duration:.0f} s, warm-up {args.warmup:.0f} s")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        (malloc if args.mode == "malloc" else trace)(args, Path(tmp))
+        {"malloc": malloc, "trace": trace, "maps": maps}[args.mode](args, Path(tmp))
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
