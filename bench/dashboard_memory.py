@@ -21,7 +21,6 @@ import asyncio
 import os
 import platform
 import sqlite3
-import statistics
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import psutil
 from backend_cost import SECRET, backend_process  # bench/backend_cost.py
-from run_memory import SLAWATCH, resident  # bench/run_memory.py
+from run_memory import SLAWATCH, growth_report, resident  # bench/run_memory.py
 from soak import free_port, load_page  # bench/soak.py
 
 
@@ -90,18 +89,11 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         finally:
             run.terminate()
             run.wait(timeout=60)
+    hours = args.duration / 3600.0
     for name, points in samples.items():
-        after = [(t / 3600.0, rss) for t, rss in points if t >= args.warmup]
-        slope = statistics.linear_regression(*zip(*after, strict=True)).slope
-        per_load = slope * args.page_every / 3600.0 * 100
-        print(f"\n{name}: {loads[name]} page loads, RSS {after[0][1]:.1f} -> {after[-1][1]:.1f}"
-              f" MB, {slope:+.2f} MB/h, {per_load:+.2f} MB per 100 loads")  # fmt: skip
-        print("| mapping | resident after warm-up MB | at end MB | grew MB |")
-        print("| --- | ---: | ---: | ---: |")
-        growth = {k: end[name].get(k, 0.0) - warm[name].get(k, 0.0) for k in end[name]}
-        for kind in sorted(growth, key=lambda k: -abs(growth[k]))[:6]:
-            before, now = warm[name].get(kind, 0.0), end[name][kind]
-            print(f"| {kind} | {before:.1f} | {now:.1f} | {growth[kind]:+.2f} |")
+        note = f"{loads[name]} page loads, "
+        slope = growth_report(name, points, args.warmup, warm[name], end[name], note)
+        print(f"{slope / (loads[name] / hours) * 100:+.2f} MB per 100 page loads")
 
 
 def main() -> None:

@@ -167,15 +167,28 @@ def maps(args: argparse.Namespace, tmp: Path) -> None:
             proc.terminate()
             proc.wait(timeout=30)
     for name, points in samples.items():
-        after = [(t / 3600.0, rss) for t, rss in points if t >= args.warmup]
-        slope = statistics.linear_regression(*zip(*after, strict=True)).slope
-        print(f"\n{name}: RSS {after[0][1]:.1f} -> {after[-1][1]:.1f} MB, {slope:+.2f} MB/h")
-        print("| mapping | resident after warm-up MB | at end MB | grew MB |")
-        print("| --- | ---: | ---: | ---: |")
-        growth = {k: end[name].get(k, 0.0) - warm[name].get(k, 0.0) for k in end[name]}
-        for kind in sorted(growth, key=lambda k: -abs(growth[k]))[:8]:
-            before, after_mb = warm[name].get(kind, 0.0), end[name][kind]
-            print(f"| {kind} | {before:.1f} | {after_mb:.1f} | {growth[kind]:+.2f} |")
+        growth_report(name, points, args.warmup, warm[name], end[name])
+
+
+def growth_report(
+    name: str,
+    points: list[tuple[float, float]],
+    warmup: float,
+    warm: dict[str, float],
+    end: dict[str, float],
+    note: str = "",
+) -> float:
+    """Prints the RSS slope after ``warmup`` and the mappings that grew most; returns MB/h."""
+    after = [(t / 3600.0, rss) for t, rss in points if t >= warmup]
+    slope = statistics.linear_regression(*zip(*after, strict=True)).slope
+    print(f"\n{name}: {note}RSS {after[0][1]:.1f} -> {after[-1][1]:.1f} MB, {slope:+.2f} MB/h")
+    print("| mapping | resident after warm-up MB | at end MB | grew MB |")
+    print("| --- | ---: | ---: | ---: |")
+    growth = {k: end.get(k, 0.0) - warm.get(k, 0.0) for k in end.keys() | warm.keys()}
+    for kind in sorted(growth, key=lambda k: -abs(growth[k]))[:8]:
+        print(f"| {kind} | {warm.get(kind, 0.0):.1f} | {end.get(kind, 0.0):.1f} | "
+              f"{growth[kind]:+.2f} |")  # fmt: skip
+    return slope
 
 
 def trace(args: argparse.Namespace, tmp: Path) -> None:
