@@ -36,13 +36,16 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    String,
     and_,
     bindparam,
     func,
+    null,
     or_,
     select,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -225,12 +228,6 @@ def read(
     ]
     sqlite = engine.dialect.name == "sqlite"
     start = bucket(histograms, h.minute, bucket_s, sqlite).label("b")
-    totals = (
-        select(start, h.metric, func.sum(h.count), func.sum(h.failed), func.min(h.low),
-               func.max(h.high))
-        .where(*where)
-        .group_by(start, h.metric)
-    )  # fmt: skip
     # The bins are summed in the database (json_each), not decoded row by row here: a
     # 90-day chart in 12-hour buckets reads 50,000 hour rows (1 s of JSON in Python).
     if sqlite:
@@ -239,19 +236,33 @@ def read(
     else:  # a function in FROM after its table is LATERAL there
         pairs = func.json_each_text(sql_cast(h.bins, JSON)).table_valued("key", "value").alias("j")
         count = sql_cast(pairs.c.value, BigInteger)
+    # Totals (key NULL) and bins in one statement: one snapshot on either database (two
+    # statements under PostgreSQL's READ COMMITTED could see a write between them).
+    totals = (
+        select(start, h.metric, sql_cast(null(), String), func.sum(h.count), func.sum(h.failed),
+               func.min(h.low), func.max(h.high))
+        .where(*where)
+        .group_by(start, h.metric)
+    )  # fmt: skip
     bins = (
-        select(start, h.metric, pairs.c.key, func.sum(count))
+        select(start, h.metric, pairs.c.key, func.sum(count), null(), null(), null())
         .select_from(histograms.join(pairs, true()))
         .where(*where)
         .group_by(start, h.metric, pairs.c.key)
     )
     out: dict[tuple[int, str], Histogram] = {}
-    with engine.connect() as conn:  # one connection: one snapshot on SQLite
-        for b, metric, n, failed, low, high in conn.execute(totals):
-            out[(int(b), metric)] = Histogram(int(n), int(failed), low, high)
-        for b, metric, key, n in conn.execute(bins):
-            if n:
-                out[(int(b), metric)].bins[str(key)] += int(n)
+    with engine.connect() as conn:
+        for b, metric, key, n, failed, low, high in conn.execute(union_all(totals, bins)):
+            merged = out.setdefault((int(b), metric), Histogram())
+            if key is None:
+                merged.count, merged.failed, merged.low, merged.high = (
+                    int(n),
+                    int(failed),
+                    low,
+                    high,
+                )
+            elif n:
+                merged.bins[str(key)] += int(n)
     return out
 
 
