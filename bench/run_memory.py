@@ -112,18 +112,31 @@ sys.exit(main(["run", "--config", sys.argv[1], "--runner", "trim", "--db", sys.a
 """
 
 
+HEAP = 64 << 20  # glibc's per-thread malloc heaps are 64 MiB-aligned anonymous regions
+
+
 def resident(pid: int) -> dict[str, float]:
-    """Resident MB by kind of mapping: the heap, the stacks, anonymous, each mapped file."""
-    kinds: dict[str, float] = {}
-    kind = "anon"
+    """Resident MB by kind of mapping: the heap, each mapped file, glibc's thread heaps
+    (64 MiB-aligned anonymous regions) and the other anonymous memory."""
+    mappings: list[tuple[int, int, str, str, float]] = []  # start, end, perms, kind, MB
     with open(f"/proc/{pid}/smaps") as smaps:
         for line in smaps:
             fields = line.split()
             if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
                 kind = fields[5] if len(fields) > 5 else "anon"
                 kind = Path(kind).name if kind.startswith("/") else kind
+                mappings.append((start, end, fields[1], kind, 0.0))
             elif fields[0] == "Rss:":
-                kinds[kind] = kinds.get(kind, 0.0) + int(fields[1]) / 1024
+                start, end, perms, kind, _ = mappings[-1]
+                mappings[-1] = (start, end, perms, kind, int(fields[1]) / 1024)
+    kinds: dict[str, float] = {}
+    for start, _end, perms, kind, mb in mappings:
+        if kind == "anon" and start % HEAP == 0 and perms.startswith("rw"):
+            kind = "anon: 64 MiB-aligned (glibc thread heaps)"
+        elif kind == "anon":
+            kind = "anon: other (CPython's arenas, stacks, large blocks)"
+        kinds[kind] = kinds.get(kind, 0.0) + mb
     return kinds
 
 
@@ -182,6 +195,11 @@ def growth_report(
     after = [(t / 3600.0, rss) for t, rss in points if t >= warmup]
     slope = statistics.linear_regression(*zip(*after, strict=True)).slope
     print(f"\n{name}: {note}RSS {after[0][1]:.1f} -> {after[-1][1]:.1f} MB, {slope:+.2f} MB/h")
+    if len(after) >= 12:  # does it slow down? the slope over each quarter after the warm-up
+        quarter = len(after) // 4
+        parts = [after[i * quarter : (i + 1) * quarter] for i in range(4)]
+        slopes = [statistics.linear_regression(*zip(*p, strict=True)).slope for p in parts]
+        print("slope by quarter after warm-up MB/h: " + ", ".join(f"{x:+.2f}" for x in slopes))
     print("| mapping | resident after warm-up MB | at end MB | grew MB |")
     print("| --- | ---: | ---: | ---: |")
     growth = {k: end.get(k, 0.0) - warm.get(k, 0.0) for k in end.keys() | warm.keys()}
