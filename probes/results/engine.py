@@ -106,9 +106,9 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
-        before = MigrationContext.configure(conn).get_current_revision()
+        before = _revision(conn)
         command.upgrade(config, revision)
-        after = MigrationContext.configure(conn).get_current_revision()
+        after = _revision(conn)
         if conn.dialect.name == "postgresql" and after != before:
             # Fresh statistics: before ANALYZE, round_detail planned 21x slower than SQLite.
             conn.execute(text("ANALYZE"))
@@ -128,7 +128,15 @@ def head_revision() -> str:
 def schema_version(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None before any migration)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _revision(conn)
+
+
+def _revision(conn: Connection) -> str | None:
+    # Alembic builds a new `alembic_version` Table for each MigrationContext, so each read
+    # was a new statement kept in the engine's compiled cache: the dashboard's status check
+    # (every 5 s) filled it with hundreds of them (its memory, issue 10.9). Not cached.
+    uncached = conn.execution_options(compiled_cache=None)
+    return MigrationContext.configure(uncached).get_current_revision()
 
 
 def _postgres_hooks(engine: Engine, busy_timeout_ms: int, read_only: bool) -> None:

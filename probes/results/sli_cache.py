@@ -44,16 +44,17 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
     insert,
     literal,
-    literal_column,
     or_,
     select,
     text,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
@@ -280,8 +281,14 @@ def _store(conn: Connection, definition: Definition, source: Source, a: int, b: 
     ).group_by(minute, *ev.labels)
     names = ["sli", "threshold", "operation", "minute", "probe", "target", "runner"]
     conn.execute(insert(sli_minute_cache).from_select([*names, "good", "valid"], counted))
-    minutes = select(literal_column(str(int(a)), Integer).label("m")).cte("m", recursive=True)
-    minutes = minutes.union_all(select(minutes.c.m + 1).where(minutes.c.m < b - 1))
+    # The first minute is a bound parameter, not inlined: an inlined one was a new statement
+    # each minute, kept in the engine's compiled cache (memory of a long `run`, issue 10.9).
+    # Both terms cast: PostgreSQL wants one type for the recursive column.
+    first = sql_cast(bindparam("first_minute", int(a), Integer), Integer)
+    minutes = select(first.label("m")).cte("m", recursive=True)
+    minutes = minutes.union_all(
+        select(sql_cast(minutes.c.m + 1, Integer)).where(minutes.c.m < b - 1)
+    )
     conn.execute(insert(sli_minute_coverage).from_select(names[:4], select(*key, minutes.c.m)))
     rehour_sli(conn, a, b - 1, (definition.sli, definition.threshold, definition.operation))
 

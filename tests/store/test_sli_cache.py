@@ -283,3 +283,25 @@ def test_evaluations_with_moving_bounds_compile_their_statements_once(store: Res
         store.slo_segments(slos, [last - 30 + shift, last - 10 + shift], [], now)
         counts.append(len(store._engine._compiled_cache or {}))
     assert counts[-1] == counts[2], counts  # after the first evaluations, no new entries
+
+
+def test_rounds_saved_into_new_minutes_compile_the_cache_fill_once(store: ResultStore) -> None:
+    """The writer fills the SLI cache for every new minute; the fill's first minute was
+    inlined into its SQL, a new statement in the engine's compiled cache per minute (a
+    long `slawatch run` grew by one every minute). It binds at execution time now."""
+    store.track_slis(THRESHOLD_SLOS[:3])
+    counts = []
+    for k in range(12):
+        store.save_round(a_round(k, T0 + k * M + 7 * S))  # each round in a minute of its own
+        counts.append(len(store._writer._compiled_cache or {}))
+    assert counts[-1] == counts[3], counts  # after the first rounds, no new entries
+
+
+def test_reading_the_schema_version_compiles_nothing_new(store: ResultStore) -> None:
+    """The dashboard checks the store's schema every 5 s; Alembic builds a new version
+    table for each check, and each was kept as a new compiled statement."""
+    store.schema_version()
+    before = len(store._engine._compiled_cache or {})
+    for _ in range(5):
+        assert store.schema_version() is not None
+    assert len(store._engine._compiled_cache or {}) == before
