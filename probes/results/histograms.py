@@ -254,13 +254,8 @@ def read(
     with engine.connect() as conn:
         for b, metric, key, n, failed, low, high in conn.execute(union_all(totals, bins)):
             merged = out.setdefault((int(b), metric), Histogram())
-            if key is None:
-                merged.count, merged.failed, merged.low, merged.high = (
-                    int(n),
-                    int(failed),
-                    low,
-                    high,
-                )
+            if key is None:  # the totals row: keep any bins already read
+                out[(int(b), metric)] = Histogram(int(n), int(failed), low, high, merged.bins)
             elif n:
                 merged.bins[str(key)] += int(n)
     return out
