@@ -23,6 +23,7 @@ from probes import tables
 from probes.alerting.incidents import Incident
 from probes.config import Settings
 from probes.export import SESSION_FIELDS, to_text
+from probes.judging import breaches
 from probes.judging.evaluation import BUCKET_S, Evaluation, evaluate_window
 from probes.records import Annotation, Filters
 from probes.results import ResultStore
@@ -177,7 +178,8 @@ def _period(
     if evaluation is None:
         evaluation = evaluate_window(store, settings, since=since, until=until, filters=filters)
     evidence, sessions, rounds = _evidence(store, since, until, filters)
-    timings = store.timing_rows(since, until, filters)
+    floor_ms = breaches.db_floor(settings.slos)  # only the timings that can breach
+    timings = [] if floor_ms is None else store.timing_rows(since, until, filters, floor_ms)
     failures = failure_groups(store, sessions, rounds, settings.slos, timings)
     return Period(
         evaluation, evidence, failures, breaching_rounds(failures, rounds), probes_seen(rounds)

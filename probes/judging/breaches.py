@@ -100,6 +100,13 @@ def session_breaches(
     return tuple(out)
 
 
+def db_floor(slos: Sequence[SloSettings]) -> float | None:
+    """The lowest DB-latency threshold (None: no DB objective has one). A timing that is
+    ok with a figure at most this breaches no objective (``round_breaches``)."""
+    limits = [s.threshold_ms for s in slos if s.sli == "db_latency" and s.threshold_ms is not None]
+    return min(limits) if limits else None
+
+
 def round_breaches(
     slos: Sequence[SloSettings],
     *,

@@ -212,15 +212,20 @@ def annotations_between(
 
 
 def timing_rows(
-    engine: Engine, since: datetime, until: datetime, filters: Filters
+    engine: Engine, since: datetime, until: datetime, filters: Filters, over_ms: float | None
 ) -> list[dict[str, Any]]:
-    """Every DB timing of rounds started in the window, oldest first, for judging breaches."""
+    """DB timings of rounds started in the window, oldest first, for judging breaches;
+    with ``over_ms``, only those that can breach a threshold that low (failed, without a
+    figure, or over it)."""
     t = db_timings.c
     query = (
         timings(since, until, filters, with_round=True)
         .add_columns(t.run_id, rounds.c.probe, t.operation, t.ok, t.server_ms, t.client_ms)
         .order_by(t.started_at, t.run_id, t.id)
     )
+    if over_ms is not None:
+        ms = func.coalesce(t.server_ms, t.client_ms)  # the figure breaches.round_breaches judges
+        query = query.where(or_(t.ok.is_(False), ms.is_(None), ms > over_ms))
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
 

@@ -364,14 +364,20 @@ class ResultStore:
         return reads.failing_sessions(self._engine, since, until, filters, limit)
 
     def timing_rows(
-        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters = NO_FILTERS,
+        over_ms: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Every DB timing of rounds started in the window, oldest first.
+        """DB timings of rounds started in the window, oldest first: every one, or with
+        ``over_ms`` only those that failed, have no figure or are over ``over_ms`` (the
+        lowest DB threshold: no other can breach an objective).
 
         Keys: run_id, probe, operation, ok, server_ms, client_ms (for
         ``probes.judging.breaches``: which round breached a DB objective).
         """
-        return reads.timing_rows(self._engine, since, until, filters)
+        return reads.timing_rows(self._engine, since, until, filters, over_ms)
 
     def slow_sessions(
         self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, over_ms: float = 0.0

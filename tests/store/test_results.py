@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from probes.config import DEFAULT_EVENTS, Sli, SloSettings
+from probes.judging import breaches
 from probes.records import (
     Annotation,
     AuthCheck,
@@ -677,3 +678,30 @@ def test_prune_removes_old_raw_rows_and_keeps_rollups(store: ResultStore) -> Non
     latency = SloSettings("s", "first_event_latency", 99.0, threshold_ms=500.0)
     assert store.sli_counts(latency, T0, T0 + HOUR, bucket_s=3600) == []
     assert store.rounds_between(T0, T0 + HOUR)[0]["run_id"] == "old"
+
+
+def test_timing_rows_over_a_floor_keep_every_timing_that_can_breach(store: ResultStore) -> None:
+    """The breach counts of the Stability page and the report read only the DB timings
+    that can breach the lowest DB threshold; what they find must not change."""
+    timings = (
+        DbTiming("thread_create", 5.0, 4.0, True),  # under: cannot breach
+        DbTiming("message_batch", 30.0, None, True),  # only the client's figure, over
+        DbTiming("result_store", None, None, True),  # no figure: judged a breach
+        DbTiming("data_retrieval", None, 3.0, False, "deadlock"),  # failed
+        DbTiming("thread_create", 99.0, 20.0, True),  # the server's figure (judged), at it
+    )
+    store.save_round(round_("t", T0, db_timings=timings))
+    slos = (
+        SloSettings("fast", "db_latency", 99.0, threshold_ms=20.0),
+        SloSettings("create", "db_latency", 99.0, threshold_ms=50.0, operation="thread_create"),
+    )
+    every = store.timing_rows(T0, T0 + M)
+    some = store.timing_rows(T0, T0 + M, over_ms=breaches.db_floor(slos))
+    assert [r["operation"] for r in some] == ["message_batch", "result_store", "data_retrieval"]
+
+    def found(rows: list[dict[str, Any]]) -> tuple[breaches.Breach, ...]:
+        figures = [(r["operation"], r["ok"], r["server_ms"], r["client_ms"]) for r in rows]
+        return breaches.round_breaches(slos, probe="chat", memory_growth_mb=None, timings=figures)
+
+    assert len(every) == 5
+    assert found(some) == found(every) != ()
