@@ -4,9 +4,10 @@ Builds the database with the real store code: generated ``RoundResult``
 records of ``--probes`` probes x ``--runners`` runners, one round each every
 ``--every`` seconds over ``--days`` days, stored with ``ResultStore.save_rounds``
 (batches in one transaction each, with the writer filling the SLI cache of
-the configured objectives, as a runner does), then pruned to ``--raw-days`` of
-raw rows (rounds, rollups, histograms and the cache stay), as the runner's
-retention does. Then prints, for each page, how long its queries take without
+the configured objectives, as a runner does), pruned to ``--raw-days`` of
+raw rows as it grows (every generated week) and once more at the end (rounds,
+rollups, histograms and the cache stay), as the runner's retention does.
+Then prints, for each page, how long its queries take without
 the cache (cold: the first visit, right after the build) and with it (warm),
 and the page itself cold and warm: its script's own run (what a user of a
 running server waits for) and AppTest's total (which adds a scan of the
@@ -267,6 +268,7 @@ def rounds(size: Size, end: datetime) -> Iterator[Any]:
 
 
 BATCH = 100  # rounds per save_rounds transaction
+PRUNE_EVERY = timedelta(days=7)  # of generated time: retention runs as the history grows
 
 
 def build(url: str, size: Size) -> dict[str, Any]:
@@ -281,6 +283,7 @@ def build(url: str, size: Size) -> dict[str, Any]:
     with ResultStore.open(url) as store:
         store.track_slis(default_slos())  # as a runner does at start: the writer fills the cache
         batch: list[Any] = []
+        pruned_at: datetime | None = None
         for r in rounds(size, end):
             batch.append(r)
             n += 1
@@ -288,6 +291,7 @@ def build(url: str, size: Size) -> dict[str, Any]:
             if len(batch) == BATCH:
                 store.save_rounds(batch)
                 batch = []
+                pruned_at = rolling_prune(store, size, r.started_at, pruned_at)
             if n % 20000 == 0:
                 print(
                     f"  {n:,} rounds, {sessions:,} sessions, {time.perf_counter() - started:.0f} s",
@@ -317,6 +321,22 @@ def build(url: str, size: Size) -> dict[str, Any]:
         "load_s": round(loaded_s, 1),
         "build_s": round(time.perf_counter() - started, 1),
     }
+
+
+def rolling_prune(store: Any, size: Size, now: datetime, pruned_at: datetime | None) -> Any:
+    """Drop raw rows older than ``--raw-days`` before ``now`` once a generated week has passed.
+
+    A runner's retention keeps its raw tables about ``raw_days`` long while it
+    writes; so does the build (PostgreSQL's inserts slowed from 67 to ~40
+    rounds/s as a year of raw rows piled up, only to be pruned at the end).
+    Returns when it last pruned. The final ``prune`` still runs after the load.
+    """
+    if size.raw_days is None:
+        return None
+    if pruned_at is not None and now - pruned_at < PRUNE_EVERY:
+        return pruned_at
+    store.prune_older_than(now - timedelta(days=size.raw_days), batch_size=5000)
+    return now
 
 
 def pg_schema(size: Size) -> str:
