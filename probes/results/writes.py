@@ -98,11 +98,8 @@ def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
         for r in batch
         for m in r.memory_samples
     ]
-    if samples:
-        conn.execute(insert(memory_samples), samples)
-    timings = [timing_row(r, t) for r in batch for t in r.db_timings]
-    if timings:
-        conn.execute(insert(db_timings), timings)
+    insert_rows(conn, memory_samples, samples)  # COPY on PostgreSQL, as sessions
+    insert_rows(conn, db_timings, [timing_row(r, t) for r in batch for t in r.db_timings])
 
 
 def _add_to_rollup(conn: Connection, items: Sequence[SessionResult]) -> None:
