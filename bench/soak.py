@@ -13,6 +13,10 @@ backend's connections and tasks are also read once `slawatch run` has
 stopped, to see them return to their baseline from before the churn. Usage:
 
     .venv/bin/python bench/soak.py [--duration 3600] [--warmup 600] [--users 20] [--every 5]
+        [--window 1800]
+
+A run holding two or more `--window`s after the warm-up also prints each
+window's slope: whether the growth slows down over a long soak.
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ class Series:
             conns = len(proc.net_connections(kind="tcp"))
         self.samples.append((t, rss, fds, threads, conns))
 
-    def slope_mb_h(self, after_s: float) -> float:
-        points = [(t / 3600.0, rss) for t, rss, *_ in self.samples if t >= after_s]
+    def slope_mb_h(self, after_s: float, before_s: float = float("inf")) -> float:
+        points = [(t / 3600.0, rss) for t, rss, *_ in self.samples if after_s <= t < before_s]
         if len(points) < 3:
             return float("nan")
         fit = statistics.linear_regression([p[0] for p in points], [p[1] for p in points])
@@ -160,6 +164,15 @@ def report(
         w, e = s.at(args.warmup), s.samples[-1]
         print(f"| {s.name} | {w[1]:.1f} | {e[1]:.1f} | {s.slope_mb_h(args.warmup):+.2f} "
               f"| {w[2]} / {e[2]} | {w[3]} / {e[3]} | {w[4]} / {e[4]} |")  # fmt: skip
+    windows = int((end - args.warmup) // args.window)
+    if windows >= 2:  # does the growth slow down? (long soaks)
+        edges = [args.warmup + i * args.window for i in range(windows)]
+        names = (f"{a / 60:.0f}-{(a + args.window) / 60:.0f} min" for a in edges)
+        print(f"\nslope (MB/h) in each {args.window / 60:g}-minute window after the warm-up:")
+        print("| process | " + " | ".join(names) + " |\n| --- |" + " ---: |" * len(edges))
+        for s in series:
+            cells = (f"{s.slope_mb_h(a, a + args.window):+.2f}" for a in edges)
+            print(f"| {s.name} | " + " | ".join(cells) + " |")
     warm_tasks = min(tasks, key=lambda x: abs(x[0] - args.warmup))[1]
     print(f"backend asyncio tasks: before the churn {before['tasks']}, after warm-up "
           f"{warm_tasks} (mid-round), max {max(n for _, n in tasks)}, after `run` stopped "
@@ -174,6 +187,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--every", type=float, default=5.0, help="seconds between rounds (>= 3)")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument(
+        "--window", type=float, default=1800.0, help="seconds per slope window (two or more: shown)"
+    )
     parser.add_argument("--page-every", type=float, default=60.0, help="dashboard page loads")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
