@@ -2,8 +2,9 @@
 
 ``save_round`` sends a round's sessions, events, memory samples and DB
 timings through here, and so does the dashboard bench when it builds a
-history (the store's own tables, columns and types). On PostgreSQL, row-by-row ``INSERT`` of a 1000-session round's
-7000 events was 42 % of ``save_round``; ``COPY`` streams them in one statement.
+history (the store's own tables, columns and types). On PostgreSQL,
+row-by-row ``INSERT`` of a 1000-session round's 7000 events was 42 % of
+``save_round``; ``COPY`` streams them in one statement.
 Session ids are taken from the table's sequence first, so the events can name
 their session without a ``RETURNING`` round trip.
 """
