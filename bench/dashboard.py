@@ -616,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print the docs section too")
     args = parser.parse_args(argv)
+    if args.raw_days is not None and args.raw_days >= args.days:
+        args.raw_days = None  # raw rows of the whole history: nothing to prune
     # before time_pages, which points sys.argv at the app the way Streamlit does
     command = " ".join([".venv/bin/python bench/dashboard.py", *(argv or sys.argv[1:])])
     sys.path.insert(0, str(ROOT))

@@ -95,8 +95,7 @@ def build(url: str, days: int, probes: int, every_s: int, users: int) -> int:
                 _add_to_rollup(conn, [s for r in batch for s in r.sessions])
                 if _add_auth_checks is not None:
                     _add_auth_checks(conn, batch)
-                for r in batch:
-                    exposition.add_round(conn, r)
+                exposition.add_rounds(conn, batch)
             count += len(batch)
             at += timedelta(seconds=200 * every_s)
     return count

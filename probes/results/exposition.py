@@ -3,7 +3,7 @@
 ``exposition_series`` holds, per (probe, target, runner), each counter and
 histogram bucket summed over every round saved since revision 0005, and the
 gauges of the newest round that ran. ``save_round`` adds a round to it in the
-round's own transaction (``add_round``), so a scrape reads a few hundred rows
+round's own transaction (``add_rounds``), so a scrape reads a few hundred rows
 whatever the history, the counters never go down (they live in the store, not
 in the exporter), and several runners writing into one store never count a
 round twice: each round is saved once, under its own runner's label.
@@ -124,27 +124,37 @@ def round_gauges(r: RoundResult) -> dict[str, float]:
     return out
 
 
-def add_round(conn: Connection, r: RoundResult) -> None:
-    """Add the round's counters and set its gauges (unless a newer round's are stored)."""
-    labels = {"probe": r.probe, "target": r.target, "runner": r.runner}
-    rows: list[dict[str, Any]] = [
-        {"metric": m, "label": lab, "bucket": b, "value": float(n), "at": 0.0} | labels
-        for (m, lab, b), n in round_counts(r).items()
-    ]
-    at = r.started_at.timestamp()
-    gauges = [
-        {"metric": m, "label": "", "bucket": "", "value": v, "at": at} | labels
-        for m, v in round_gauges(r).items()
-    ]
+def add_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
+    """Add the rounds' counters and set their gauges (unless a newer round's are stored).
+
+    One statement for the counters and one for the gauges, whatever the batch's
+    size: each key's increments summed, each key's gauge the batch's newest (the
+    last of equals, as one round after another would leave it).
+    """
+    counters: dict[tuple[str, ...], float] = defaultdict(float)
+    gauges: dict[tuple[str, ...], tuple[float, float]] = {}
+    for r in batch:
+        labels = (r.probe, r.target, r.runner)
+        for (m, lab, b), n in round_counts(r).items():
+            counters[(m, lab, b, *labels)] += float(n)
+        at = r.started_at.timestamp()
+        for m, v in round_gauges(r).items():
+            key = (m, "", "", *labels)
+            if key not in gauges or at >= gauges[key][1]:
+                gauges[key] = (v, at)
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     keys = ["metric", "label", "bucket", "probe", "target", "runner"]
-    if rows:
+    # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
+    if counters:
         add = dialect.insert(exposition_series)
         stmt = add.on_conflict_do_update(
             index_elements=keys, set_={"value": exposition_series.c.value + add.excluded.value}
         )
-        # Sorted keys: concurrent writers on PostgreSQL lock rows in the same order.
-        conn.execute(stmt, sorted(rows, key=lambda row: [row[k] for k in keys]))
+        rows = [
+            dict(zip(keys, k, strict=True)) | {"value": n, "at": 0.0}
+            for k, n in sorted(counters.items())
+        ]
+        conn.execute(stmt, rows)
     if gauges:
         put = dialect.insert(exposition_series)
         newer = put.excluded.at >= _x.at
@@ -155,7 +165,11 @@ def add_round(conn: Connection, r: RoundResult) -> None:
                 "at": case((newer, put.excluded.at), else_=_x.at),
             },
         )
-        conn.execute(stmt, sorted(gauges, key=lambda row: [row[k] for k in keys]))
+        rows = [
+            dict(zip(keys, k, strict=True)) | {"value": v, "at": at}
+            for k, (v, at) in sorted(gauges.items())
+        ]
+        conn.execute(stmt, rows)
 
 
 def series(engine: Engine) -> list[SeriesRow]:

@@ -74,8 +74,7 @@ def save_rounds(writer: Engine, batch: Sequence[RoundResult]) -> None:
 def _insert_rounds(conn: Connection, batch: Sequence[RoundResult]) -> None:
     """The batch's rows, a few statements per table for all of its rounds together."""
     conn.execute(insert(rounds), [round_row(r) for r in batch])
-    for r in batch:
-        exposition.add_round(conn, r)  # the exporter's all-time counters
+    exposition.add_rounds(conn, batch)  # the exporter's all-time counters
     for r in {(r.probe, r.target, r.runner): r for r in batch}.values():
         remember_labels(conn, r)
     every = [s for r in batch for s in r.sessions]

@@ -166,3 +166,23 @@ def test_an_unreadable_store_reports_store_up_zero(tmp_path: Path) -> None:
             served.stop()
     assert total(page, "slawatch_store_up") == 0
     assert total(page, "slawatch_build_info") == 1
+
+
+def test_a_batch_of_rounds_counts_each_once_and_keeps_the_newest_gauges(
+    store_url: str, rounds: list[RoundResult]
+) -> None:
+    # save_rounds (a history load, a spill import) sums a batch per series in one
+    # statement: the counters are every round's, the gauges the newest round's even
+    # when the batch is not in time order.
+    newest, older = sorted(rounds[:2], key=lambda r: r.started_at, reverse=True)
+    with ResultStore.open(store_url) as store:
+        store.save_rounds([newest, rounds[2], older])
+    page, _ = exported(store_url)
+    assert total(page, "slawatch_ws_sessions_total", runner="eu-1") == len(newest.sessions) + len(
+        older.sessions
+    )
+    assert total(page, "slawatch_rounds_total", runner="eu-1") == 2
+    assert total(page, "slawatch_rounds_total", runner="us-1") == 1
+    last = total(page, "slawatch_last_round_timestamp_seconds", runner="eu-1")
+    assert last == pytest.approx(newest.started_at.timestamp())
+    assert newest.started_at > older.started_at
