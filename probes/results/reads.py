@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, func, or_, select, text
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Engine
 
 from probes.records import (
@@ -126,26 +129,40 @@ def round_figures(
 def iter_sessions(
     engine: Engine, since: datetime, until: datetime, filters: Filters, limit: int | None
 ) -> Iterator[dict[str, Any]]:
-    """Export rows, oldest first (then by user), read in chunks of 1000."""
+    """Export rows, oldest first (then by user), read in chunks of 1000.
+
+    Each row's event types come with it, as a JSON array the database builds in
+    position order (``event_types``): 90 days of 30 locations are ~10^6 event
+    rows that need not each cross into Python.
+    """
     query = (
-        select(_s.id, *(_s[k] for k in EXPORT_COLUMNS))
+        select(_s.id, *(_s[k] for k in EXPORT_COLUMNS), event_types(engine.dialect.name))
         .where(*window(sessions, _s.started_at, since, until, filters))
         .order_by(_s.started_at, _s.user_id, _s.id)
         .limit(limit)
     )
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=1000).execute(query)
-        for chunk in result.partitions():
-            types: dict[int, list[str]] = {row[0]: [] for row in chunk}
-            event_query = (
-                select(session_events.c.session_id, session_events.c.type)
-                .where(session_events.c.session_id.in_(list(types)))
-                .order_by(session_events.c.session_id, session_events.c.position)
-            )
-            for sid, kind in conn.execute(event_query):
-                types[sid].append(kind)
-            for row in chunk:
-                yield export_row(row, types[row[0]])
+        for row in result:
+            yield export_row(row[:-1], json.loads(row[-1]))
+
+
+def event_types(dialect: str) -> Any:
+    """A session's event types in position order, as one JSON array text (``[]`` if none)."""
+    e = session_events.c
+    if dialect == "postgresql":
+        agg = func.coalesce(func.json_agg(aggregate_order_by(e.type, e.position)), text("'[]'"))
+        return select(sql_cast(agg, String)).where(e.session_id == _s.id).scalar_subquery()
+    # SQLite before 3.44 has no ORDER BY inside an aggregate: the rows come from an
+    # ordered subquery, which SQLite does not flatten into an aggregate query.
+    ordered = (
+        select(e.type)
+        .where(e.session_id == _s.id)
+        .order_by(e.position)
+        .correlate(sessions)  # a subquery in FROM is correlated only when told
+        .subquery("ordered")
+    )
+    return select(func.json_group_array(ordered.c.type)).scalar_subquery()
 
 
 def failing_sessions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +100,7 @@ def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
 EXPORT_COLUMNS = tuple(k for k in SESSION_FIELDS if k != "events")
 
 
-def export_row(row: Row[Any], types: list[str]) -> dict[str, Any]:
+def export_row(row: Sequence[Any], types: list[str]) -> dict[str, Any]:
     """``row`` is (id, the export columns but events, in ``SESSION_FIELDS`` order)."""
     out: dict[str, Any] = dict(zip(EXPORT_COLUMNS, row[1:], strict=True))
     out["started_at"] = iso(out["started_at"])
