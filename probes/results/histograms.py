@@ -195,20 +195,29 @@ def _save_keys(conn: Connection, found: dict[Key, Histogram], keys: list[Key]) -
         ]
         wanted = func.unnest(*arrays).table_valued(*names).render_derived(name="wanted")
         on = and_(*(h[n] == wanted.c[n] for n in names))
-        query = (
+        locked = (
             select(histograms)
             .join(wanted, on)
             .order_by(*(h[n] for n in names))
             .with_for_update(of=histograms)
         )
+        queries = [locked]
     else:
-        query = select(histograms).where(tuple_(*(h[n] for n in names)).in_(keys))
+        # SQLite reads a row-value IN list by scanning the whole table (a year of rows
+        # on every save): each width's minutes bounded, it reads one key range.
+        queries = []
+        for width in sorted({k[0] for k in keys}):
+            mine = [k for k in keys if k[0] == width]
+            span = h.minute.between(min(k[1] for k in mine), max(k[1] for k in mine))
+            ranged = select(histograms).where(h.width == width, span)
+            queries.append(ranged.where(tuple_(*(h[n] for n in names)).in_(mine)))
     rows = []
-    for row in conn.execute(query):
-        key: Key = tuple(row._mapping[n] for n in names)
-        merged = stored(row._mapping)
-        merged.merge(found[key])
-        rows.append(dict(zip(names, key, strict=True)) | columns(merged))
+    for query in queries:
+        for row in conn.execute(query):
+            key: Key = tuple(row._mapping[n] for n in names)
+            merged = stored(row._mapping)
+            merged.merge(found[key])
+            rows.append(dict(zip(names, key, strict=True)) | columns(merged))
     write = histograms.update().where(*(h[n] == _param(n) for n in names))
     conn.execute(write.values({c: _param(c) for c in empty}), _renamed(rows))
 
