@@ -25,6 +25,7 @@ from probes.results.query import attribute_filters, timings, window
 from probes.results.rows import EXPORT_COLUMNS, export_row, iso, session_record, split
 from probes.results.schema import (
     ROUND_STATUSES,
+    UtcDateTime,
     annotation_table,
     db_timings,
     memory_samples,
@@ -97,14 +98,19 @@ def rounds_between(
         .order_by(rounds.c.started_at.desc(), rounds.c.run_id)
         .limit(limit)
     )
+    # A year of 30 locations is ~260,000 rows: name the columns once, and convert only
+    # the time columns (found once, by type), not every cell of every row.
+    names = [c.name for c in query.selected_columns]
+    stamps = [i for i, c in enumerate(query.selected_columns) if isinstance(c.type, UtcDateTime)]
+    out = []
     with engine.connect() as conn:
-        result = conn.execute(query)
-        names = list(result.keys())
-        # A year of rounds is ~35,000 rows: name the columns once, not per row.
-        return [
-            {k: iso(v) if isinstance(v, datetime) else v for k, v in zip(names, row, strict=True)}
-            for row in result
-        ]
+        for row in conn.execute(query):
+            values = list(row)
+            for i in stamps:
+                if values[i] is not None:
+                    values[i] = iso(values[i])
+            out.append(dict(zip(names, values, strict=True)))
+    return out
 
 
 def round_figures(
