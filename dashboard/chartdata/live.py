@@ -57,25 +57,14 @@ class LiveSnapshot:
         return str(bad.sort_values("started_at").iloc[-1]["run_id"])
 
 
-def _latency_floor(settings: Settings) -> float | None:
-    limits = [
-        s.threshold_ms
-        for s in settings.slos
-        if s.sli in breaches.LATENCY_FIELDS and s.threshold_ms is not None
-    ]
-    return min(limits) if limits else None
-
-
 def session_breaches(
     store: ResultStore, settings: Settings, since: datetime, until: datetime, filters: Filters
 ) -> tuple[list[dict[str, Any]], dict[str, list[Breach]]]:
     """Sessions over a latency objective in the window (rows), and their breaches by round."""
-    floor = _latency_floor(settings)
+    floors = breaches.latency_floors(settings.slos)  # only the sessions that can breach
     by_round: dict[str, list[Breach]] = defaultdict(list)
-    if floor is None:
-        return [], by_round
     rows = []
-    for row in store.slow_sessions(since, until, filters, over_ms=floor):
+    for row in store.slow_sessions(since, until, filters, over_ms=floors):
         found = breaches.over_threshold(breaches.of_session_row(row, settings.slos))
         if found and row["outcome"] == "ok":
             by_round[row["run_id"]] += found

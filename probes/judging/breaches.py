@@ -107,6 +107,18 @@ def db_floor(slos: Sequence[SloSettings]) -> float | None:
     return min(limits) if limits else None
 
 
+def latency_floors(slos: Sequence[SloSettings]) -> dict[str, float]:
+    """Each latency field's lowest threshold (``first_event_ms``, ``completion_ms``; a field
+    no objective has a threshold for is absent). A session whose measured figures are at
+    most these breaches no objective (``session_breaches``, ``over_threshold``)."""
+    floors: dict[str, float] = {}
+    for s in slos:
+        field = LATENCY_FIELDS.get(s.sli)
+        if field is not None and s.threshold_ms is not None:
+            floors[field] = min(floors.get(field, s.threshold_ms), s.threshold_ms)
+    return floors
+
+
 def round_breaches(
     slos: Sequence[SloSettings],
     *,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -254,16 +254,19 @@ def timing_rows(
 
 
 def slow_sessions(
-    engine: Engine, since: datetime, until: datetime, filters: Filters, over_ms: float
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    filters: Filters,
+    over_ms: Mapping[str, float],
 ) -> list[dict[str, Any]]:
-    """Connected sessions whose first event or completion took over ``over_ms`` or never
-    came, newest first: the candidates ``probes.judging.breaches`` judges for the Live page."""
-    slow = or_(
-        _s.first_event_ms.is_(None),
-        _s.first_event_ms > over_ms,
-        _s.completion_ms.is_(None),
-        _s.completion_ms > over_ms,
-    )
+    """Connected sessions that passed with a figure measured over its floor (``over_ms``:
+    ``first_event_ms`` and/or ``completion_ms`` -> ms), newest first: the candidates
+    ``probes.judging.breaches`` judges. A figure that never came breaches nothing (the
+    session failed for it: ``breaches.over_threshold``), so those rows are not read."""
+    if not over_ms:
+        return []
+    slow = or_(*(_s[field] > ms for field, ms in sorted(over_ms.items())))
     query = (
         select(
             _s.run_id, _s.probe, _s.target, _s.runner, _s.user_id, _s.started_at,
@@ -272,7 +275,7 @@ def slow_sessions(
         )
         .where(
             *window(sessions, _s.started_at, since, until, filters),
-            _s.http_status.is_(None), _s.connect_ms.is_not(None), slow,
+            _s.http_status.is_(None), _s.connect_ms.is_not(None), _s.outcome == "ok", slow,
         )
         .order_by(_s.started_at.desc(), _s.user_id)
     )  # fmt: skip

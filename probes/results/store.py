@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -380,11 +380,16 @@ class ResultStore:
         return reads.timing_rows(self._engine, since, until, filters, over_ms)
 
     def slow_sessions(
-        self, since: datetime, until: datetime, filters: Filters = NO_FILTERS, over_ms: float = 0.0
+        self,
+        since: datetime,
+        until: datetime,
+        filters: Filters,
+        over_ms: Mapping[str, float],
     ) -> list[dict[str, Any]]:
-        """Connected sessions whose first event or completion took over ``over_ms`` (or never
-        came), newest first. Keys: run_id, probe, target, runner, user_id, started_at,
-        http_status, connect_ms, first_event_ms, completion_ms, outcome, close_code."""
+        """Connected sessions that passed with a first event or completion measured over
+        its floor in ``over_ms`` (field -> ms), newest first. Keys: run_id, probe, target,
+        runner, user_id, started_at, http_status, connect_ms, first_event_ms,
+        completion_ms, outcome, close_code, auth_mode."""
         return reads.slow_sessions(self._engine, since, until, filters, over_ms)
 
     def round_counts(

@@ -705,3 +705,44 @@ def test_timing_rows_over_a_floor_keep_every_timing_that_can_breach(store: Resul
 
     assert len(every) == 5
     assert found(some) == found(every) != ()
+
+
+def test_slow_sessions_over_each_fields_floor_keep_every_session_that_can_breach(
+    store: ResultStore,
+) -> None:
+    """The Live and Stability pages judge only the sessions a latency objective can find
+    over its threshold (each field's lowest one); what they find must not change."""
+    figures = [  # (first event ms, completion ms)
+        (100.0, 1000.0),  # under both floors
+        (600.0, 1000.0),  # first event over 500
+        (100.0, 6000.0),  # completion over 5000
+        (400.0, 4000.0),  # over 500 on completion only: under its own floor (5000)
+        (None, 7000.0),  # no first event (failed for it), completion over
+        (900.0, None),  # no completion, first event over
+        (None, None),  # nothing measured: nothing to breach
+        (2500.0, 1000.0),  # over the 2000 objective too
+    ]
+    sessions = tuple(
+        session(f"u{i}", T0 + i * S, first_event_ms=first, completion_ms=done)
+        for i, (first, done) in enumerate(figures)
+    )
+    store.save_round(round_("slow", T0, sessions))
+    slos = (
+        SloSettings("first", "first_event_latency", 99.0, threshold_ms=500.0),
+        SloSettings("chat-first", "first_event_latency", 99.0, threshold_ms=2000.0),
+        SloSettings("done", "completion_latency", 99.0, threshold_ms=5000.0),
+    )
+    floors = breaches.latency_floors(slos)
+    assert floors == {"first_event_ms": 500.0, "completion_ms": 5000.0}
+    every = store.sessions_between(T0, T0 + M)
+    some = store.slow_sessions(T0, T0 + M, Filters(), over_ms=floors)
+
+    def found(rows: list[dict[str, Any]]) -> dict[str, list[breaches.Breach]]:
+        judged = {r["user_id"]: breaches.over_threshold(breaches.of_session_row(r, slos))
+                  for r in rows}  # fmt: skip
+        return {user: b for user, b in judged.items() if b}
+
+    assert len(every) == len(figures)
+    assert sorted(r["user_id"] for r in some) == ["u1", "u2", "u4", "u5", "u7"]
+    assert found(some) == found(every) != {}
+    assert store.slow_sessions(T0, T0 + M, Filters(), over_ms={}) == []
