@@ -63,7 +63,15 @@ def refill(conn: Connection, tracked: Tracked, first: int, last: int) -> None:
     """
     cov = sli_minute_coverage.c
     for definition, source in tracked:
-        newest_query = select(func.max(cov.minute)).where(*definition.where(sli_minute_coverage))
-        newest = conn.execute(newest_query).scalar_one()
+        # ORDER BY .. LIMIT 1, not max(): one step back along the primary key whatever
+        # the statistics (PostgreSQL, with none yet, counted 441,000 index entries in
+        # 238 ms for max() on a year of minutes, on every save).
+        newest_query = (
+            select(cov.minute)
+            .where(*definition.where(sli_minute_coverage))
+            .order_by(cov.minute.desc())
+            .limit(1)
+        )
+        newest = conn.execute(newest_query).scalar()
         start = first if newest is None or newest >= first else int(newest) + 1
         sli_cache.recount(conn, definition, source, start, last + 1)
