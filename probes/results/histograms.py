@@ -186,9 +186,9 @@ def _save_keys(conn: Connection, found: dict[Key, Histogram], keys: list[Key]) -
     conn.execute(dialect.insert(histograms).on_conflict_do_nothing(), placeholders)
     h = histograms.c
     if conn.dialect.name == "postgresql":
-        # The keys as one array a column, joined: ~2 ms to plan and run for 500 keys,
-        # where a 500-row IN list of row values took ~80 ms to plan (and its scan grew
-        # with the table); one statement whatever the count.
+        # The keys as one array a column, joined: one statement shape for any count, and
+        # no 500-row IN list of row values to plan (its planning alone was ~80 ms;
+        # bench/histogram_save.py, docs/benchmarks.md "Issue 11 (stop 20)").
         arrays = [
             bindparam(f"keys_{n}", [k[i] for k in keys], type_=postgresql.ARRAY(h[n].type))
             for i, n in enumerate(names)

@@ -64,8 +64,8 @@ def refill(conn: Connection, tracked: Tracked, first: int, last: int) -> None:
     cov = sli_minute_coverage.c
     for definition, source in tracked:
         # ORDER BY .. LIMIT 1, not max(): one step back along the primary key whatever
-        # the statistics (PostgreSQL, with none yet, counted 441,000 index entries in
-        # 238 ms for max() on a year of minutes, on every save).
+        # the statistics (PostgreSQL, with none yet, read every index entry of the
+        # definition for max(): a year of minutes on every save; docs/benchmarks.md).
         newest_query = (
             select(cov.minute)
             .where(*definition.where(sli_minute_coverage))

@@ -189,8 +189,9 @@ def test_a_batch_of_rounds_is_stored_as_each_alone_or_not_at_all(
 def test_saving_a_round_reads_its_histogram_rows_by_key_not_by_scanning_sqlite(
     tmp_path: Path,
 ) -> None:
-    # A row-value IN list alone made SQLite scan the whole table on every save: at a
-    # year of 30 locations (1.7 million rows) 0.3 s a round, growing with the history.
+    # A row-value IN list alone made SQLite scan the whole table on every save, a cost
+    # growing with the history (bench/histogram_save.py: ~0.6 s a round at a year of
+    # 30 locations).
     url = f"sqlite:///{tmp_path / 'h.db'}"
     with ResultStore.open(url) as store:
         store.save_rounds(history())  # earlier minutes: a table to scan
