@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 SESSION_FIELDS: tuple[str, ...] = (
@@ -55,28 +55,56 @@ def inert(cell: str) -> str:
     return "'" + cell if cell.lstrip(" ").startswith(_FORMULA_START) else cell
 
 
-def csv_cell(value: Any) -> str:
-    """One value as a CSV cell: lists joined with ``|``, None empty, text made inert."""
-    if type(value) is str:  # the commonest cell first (a year of evidence is ~10^6 cells)
-        return inert(value)
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return inert("|".join(str(v).translate(_CONTROLS) for v in value))
+def _joined(value: list[Any] | tuple[Any, ...]) -> str:
+    # Joined, then escaped once: the escapes are per character and "|" has none.
+    return inert("|".join(map(str, value)))
+
+
+def _number(value: int | float) -> int | float:
+    return value
+
+
+def _empty(_: None) -> str:
+    return ""
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _other(value: Any) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return _flag(value)
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, list | tuple):
+        return _joined(value)
     return inert(str(value))
+
+
+# By exact type: a year of evidence is ~10^7 cells, and one lookup is cheaper than a chain
+# of isinstance checks. Subclasses (an IntEnum, a str subclass) go the long way (_other).
+_CELLS: dict[type, Callable[[Any], Any]] = {
+    str: inert,
+    type(None): _empty,
+    int: _number,
+    float: _number,
+    bool: _flag,
+    list: _joined,
+    tuple: _joined,
+}
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], out: TextIO) -> int:
     """Write ``rows`` with exactly ``fields`` as columns; returns the row count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(fields)
+    cells: dict[type, Callable[[Any], Any]] = _CELLS
+    other: Callable[[Any], Any] = _other
     count = 0
     for row in rows:
-        writer.writerow([csv_cell(row.get(name)) for name in fields])
+        values = [row.get(name) for name in fields]
+        writer.writerow([cells.get(type(v), other)(v) for v in values])
         count += 1
     return count
 

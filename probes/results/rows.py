@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -12,6 +12,9 @@ from sqlalchemy.engine import Row
 from probes.export import SESSION_FIELDS
 from probes.records import DbTiming, Event, RoundResult, SessionResult
 from probes.results.schema import epoch_minute, to_utc
+
+# What an export reads from the sessions table (events come from their own table).
+EXPORT_COLUMNS = tuple(k for k in SESSION_FIELDS if k != "events")
 
 
 def round_row(r: RoundResult) -> dict[str, Any]:
@@ -96,21 +99,39 @@ def timing_row(r: RoundResult, t: DbTiming) -> dict[str, Any]:
     }
 
 
-# What an export reads from the sessions table (events come from their own table).
-EXPORT_COLUMNS = tuple(k for k in SESSION_FIELDS if k != "events")
+# Where export_row puts what it converts, in the export columns and in SESSION_FIELDS.
+_STARTED, _MISSING = EXPORT_COLUMNS.index("started_at"), EXPORT_COLUMNS.index("missing_events")
+_EVENTS = SESSION_FIELDS.index("events")
 
 
 def export_row(row: Sequence[Any], types: list[str]) -> dict[str, Any]:
-    """``row`` is (id, the export columns but events, in ``SESSION_FIELDS`` order)."""
-    out: dict[str, Any] = dict(zip(EXPORT_COLUMNS, row[1:], strict=True))
-    out["started_at"] = iso(out["started_at"])
-    out["events"] = types
-    out["missing_events"] = split(out["missing_events"])
-    return {k: out[k] for k in SESSION_FIELDS}
+    """``row`` is the export columns (``started_at`` as ``schema.as_stored`` reads it), in
+    ``SESSION_FIELDS`` order but events; ``types`` the session's event types."""
+    values = list(row)
+    values[_STARTED] = iso_of(values[_STARTED])
+    values[_MISSING] = split(values[_MISSING])
+    values.insert(_EVENTS, types)
+    return dict(zip(SESSION_FIELDS, values, strict=True))
 
 
 def iso(value: datetime) -> str:
     return to_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def iso_of(value: str | datetime | None) -> str | None:
+    """A ``schema.as_stored`` time as ``iso`` writes it (None stays None).
+
+    SQLite's text (SQLAlchemy's format, naive UTC: ``2026-01-05 10:00:00.000000``) is
+    rewritten as text, without a datetime: a year of rounds has ~500,000 such cells.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return iso(value)
+    if len(value) == 26 and value[10] == " " and value[19] == ".":
+        return f"{value[:10]}T{value[11:]}Z"
+    parsed = datetime.fromisoformat(value)  # text of another form: read it whole
+    return iso(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC))
 
 
 def split(joined: str) -> list[str]:

@@ -9,12 +9,14 @@ by integer arithmetic on an index instead of date functions on every row.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -27,7 +29,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     text,
+    type_coerce,
 )
+from sqlalchemy.types import NullType
 
 from probes.records import Filters
 
@@ -57,6 +61,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def as_stored(column: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """A ``UtcDateTime`` column read as the driver gives it, without SQLAlchemy's per-row
+    conversion: SQLite's text, PostgreSQL's aware datetime (``rows.iso_of`` makes either
+    the export's ISO 8601 text)."""
+    return type_coerce(column, NullType())
 
 
 def to_utc(value: datetime) -> datetime:

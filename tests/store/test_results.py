@@ -491,6 +491,31 @@ def test_sessions_between_gives_flat_export_rows_in_order(store: ResultStore) ->
     assert list(store.iter_sessions(T0 + M, T0 + HOUR)) == rows[3:]
 
 
+def test_exported_times_are_the_stored_instants_in_utc_to_the_microsecond(
+    store: ResultStore,
+) -> None:
+    # Read as the driver gives them (SQLite's text, PostgreSQL's datetime) and rewritten
+    # as text: the instants must survive to the microsecond, offsets included.
+    plus2 = timezone(timedelta(hours=2))
+    cases = {
+        "micro": datetime(2025, 3, 1, 14, 0, 5, 123456, tzinfo=plus2),  # 12:00:05.123456Z
+        "whole": T0 + 2 * M,
+    }
+    for run_id, at in cases.items():
+        r = round_(run_id, at, (session("u1", at),))
+        store.save_round(replace(r, finished_at=at + timedelta(microseconds=7)))
+    rounds = {r["run_id"]: r for r in store.rounds_between(T0, T0 + HOUR)}
+    assert rounds["micro"]["started_at"] == "2025-03-01T12:00:05.123456Z"
+    assert rounds["micro"]["finished_at"] == "2025-03-01T12:00:05.123463Z"
+    assert rounds["whole"]["started_at"] == "2025-03-01T12:02:00.000000Z"
+    assert rounds["whole"]["finished_at"] == "2025-03-01T12:02:00.000007Z"
+    exported = {s["run_id"]: s["started_at"] for s in store.iter_sessions(T0, T0 + HOUR)}
+    assert exported == {
+        "micro": "2025-03-01T12:00:05.123456Z",
+        "whole": "2025-03-01T12:02:00.000000Z",
+    }
+
+
 def test_rounds_between_is_newest_first_with_summaries(store: ResultStore) -> None:
     store.save_round(full_round())
     store.save_round(round_("later", T0 + M, (session("u1", T0 + M),)))
