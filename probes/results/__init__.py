@@ -32,7 +32,8 @@ Conventions:
   counts per whole hour (plus the rounds' auth checks), always equal to the sum
   of their minutes: written in the transaction that writes the minutes, filled
   by revision 0011 (``hourly``). ``hourly.sums`` reads whole hours from them and
-  the hours a window edge cuts from the minute tables.
+  the hours a window edge cuts from the minute tables. ``sli_day_cache`` holds the
+  SLI cache per UTC day, the sum of its hours, kept with them (revision 0015).
 
 Modules: ``schema`` (tables, types, indexes), ``engine`` (connections, SQLite
 pragmas, migrations), ``rows`` (records <-> rows), ``query`` (windows, filters,

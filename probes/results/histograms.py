@@ -52,6 +52,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from probes.records import Filters, RoundResult
+from probes.results.hourly import cover
 from probes.results.query import attribute_filters, bucket
 from probes.results.schema import epoch_minute
 from probes.results.schema import histogram_table as histograms
@@ -283,21 +284,6 @@ def read(
             elif n:
                 merged.bins[str(key)] += int(n)
     return out
-
-
-def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
-    """``(width, from, to)`` spans of epoch minutes covering ``[first, last)``: the widest
-    width (of ``widths``, ascending, each a multiple of the one before) for the
-    whole rows inside, the narrower ones at both edges."""
-    if first >= last:
-        return []
-    *narrower, width = widths
-    lo, hi = -(-first // width) * width, last // width * width
-    if not narrower:
-        return [(width, first, last)]
-    if lo >= hi:
-        return cover(first, last, narrower)
-    return [*cover(first, lo, narrower), (width, lo, hi), *cover(hi, last, narrower)]
 
 
 def stored(row: Any) -> Histogram:

@@ -5,9 +5,11 @@
 by ``save_round`` in the round's transaction; ``sli_hour_cache`` holds the SLI
 cache summed per hour, recomputed from ``sli_minute_cache`` for every hour a
 write of the minute cache touches (``sli_cache``), in the same transaction, and
-``sli_hour_coverage`` the hours whose every minute is covered. So
-an hour row always equals the sum of its minutes, and revision 0011 fills both
-from the minute tables: no reader ever builds them.
+``sli_hour_coverage`` the hours whose every minute is covered; ``sli_day_cache``
+and ``sli_day_coverage`` the same per UTC day, recomputed from the hours in that
+transaction too. So an hour row always equals the sum of its minutes and a day row
+the sum of its hours, and revisions 0011, 0014 and 0015 fill them from the tables
+below: no reader ever builds them.
 
 ``sums`` answers what ``exposition.segment_sums`` answers over a minute table,
 from both tables: each hour that no segment bound, maintenance edge or limit
@@ -39,13 +41,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from probes.results.exposition import Labels, Pause, Segment, segment_sums
 from probes.results.schema import (
     session_rollup_hour,
+    sli_day_cache,
+    sli_day_coverage,
     sli_hour_cache,
     sli_hour_coverage,
     sli_minute_cache,
     sli_minute_coverage,
 )
 
-HOUR = 60  # minutes
+HOUR, DAY = 60, 1440  # minutes
 # Counts of session_rollup_hour, each the sum of the minute table's column of that name.
 SESSION_COUNTS = (
     "sessions",
@@ -78,6 +82,21 @@ def split(first: int, last: int, bucket_s: int) -> list[tuple[int, int, bool]]:
         return [(first, last, False)]
     spans = [(first, a, False), (a, b, True), (b, last, False)]
     return [s for s in spans if s[0] < s[1]]
+
+
+def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
+    """``(width, from, to)`` spans of epoch minutes covering ``[first, last)``: the widest
+    width (of ``widths``, ascending, each a multiple of the one before) for the
+    whole rows inside, the narrower ones at both edges."""
+    if first >= last:
+        return []
+    *narrower, width = widths
+    lo, hi = -(-first // width) * width, last // width * width
+    if not narrower:
+        return [(width, first, last)]
+    if lo >= hi:
+        return cover(first, last, narrower)
+    return [*cover(first, lo, narrower), (width, lo, hi), *cover(hi, last, narrower)]
 
 
 def add_counts(conn: Connection, counts: dict[tuple[int, str, str, str], Counter[str]]) -> None:
@@ -119,46 +138,78 @@ def add_rows(
 def rehour_sli(
     conn: Connection, first: int, last: int, key: tuple[str, float, str] | None = None
 ) -> None:
-    """Recompute the SLI hour rows of the hours holding minutes ``first..last`` (inclusive).
+    """Recompute the SLI hour rows of the hours holding minutes ``first..last`` (inclusive),
+    then the day rows of their days from the hours (``sli_day_cache``).
 
     ``key``: only that definition's (sli, threshold, operation); None: every one.
     """
-    a, b = hour_of(first), hour_of(last) + HOUR
-    h, m = sli_hour_cache.c, sli_minute_cache.c
-    only_h, only_m = _only(sli_hour_cache, key), _only(sli_minute_cache, key)
-    conn.execute(delete(sli_hour_cache).where(*only_h, h.minute >= a, h.minute < b))
-    keys = [m.sli, m.threshold, m.operation, hour_column(m.minute), m.probe, m.target, m.runner]
+    _resum(conn, sli_minute_cache, sli_hour_cache, HOUR, first, last, key)
+    _resum(conn, sli_hour_cache, sli_day_cache, DAY, first, last, key)
+    rehour_coverage(conn, first, last, key)
+
+
+def _resum(
+    conn: Connection,
+    narrow: Table,
+    wide: Table,
+    width: int,
+    first: int,
+    last: int,
+    key: tuple[str, float, str] | None,
+) -> None:
+    """Recompute ``wide``'s rows (spans of ``width`` minutes) holding minutes ``first..last``
+    as the sums of ``narrow``'s rows in them."""
+    a, b = first // width * width, last // width * width + width
+    w, n = wide.c, narrow.c
+    conn.execute(delete(wide).where(*_only(wide, key), w.minute >= a, w.minute < b))
+    keys = [n.sli, n.threshold, n.operation, floor_column(n.minute, width), n.probe, n.target,
+            n.runner]  # fmt: skip
     summed = (
-        select(*keys, func.sum(m.good), func.sum(m.valid))
-        .where(*only_m, m.minute >= a, m.minute < b)
+        select(*keys, func.sum(n.good), func.sum(n.valid))
+        .where(*_only(narrow, key), n.minute >= a, n.minute < b)
         .group_by(*keys)
     )
     names = ["sli", "threshold", "operation", "minute", "probe", "target", "runner"]
-    conn.execute(insert(sli_hour_cache).from_select([*names, "good", "valid"], summed))
-    rehour_coverage(conn, first, last, key)
+    conn.execute(insert(wide).from_select([*names, "good", "valid"], summed))
 
 
 def rehour_coverage(
     conn: Connection, first: int, last: int, key: tuple[str, float, str] | None = None
 ) -> None:
-    """Recompute ``sli_hour_coverage`` of the hours holding minutes ``first..last``.
+    """Recompute ``sli_hour_coverage`` of the hours holding minutes ``first..last``, then
+    ``sli_day_coverage`` of their days.
 
-    An hour is covered when all 60 of its minutes are: ``sli_cache`` then needs
-    one row per hour, not 60, to know a long window's minutes are all cached.
+    An hour is covered when all 60 of its minutes are, a day when all 24 of its hours
+    are: ``sli_cache`` then needs one row per day, not 1,440, to know a long window's
+    minutes are all cached.
     """
-    a, b = hour_of(first), hour_of(last) + HOUR
-    h, m = sli_hour_coverage.c, sli_minute_coverage.c
-    only_h, only_m = _only(sli_hour_coverage, key), _only(sli_minute_coverage, key)
-    conn.execute(delete(sli_hour_coverage).where(*only_h, h.minute >= a, h.minute < b))
-    keys = [m.sli, m.threshold, m.operation, hour_column(m.minute)]
+    _recover(conn, sli_minute_coverage, sli_hour_coverage, HOUR, 60, first, last, key)
+    _recover(conn, sli_hour_coverage, sli_day_coverage, DAY, 24, first, last, key)
+
+
+def _recover(
+    conn: Connection,
+    narrow: Table,
+    wide: Table,
+    width: int,
+    parts: int,
+    first: int,
+    last: int,
+    key: tuple[str, float, str] | None,
+) -> None:
+    """Recompute ``wide``'s coverage rows (spans of ``width`` minutes) holding minutes
+    ``first..last``: a span is covered when all ``parts`` of its ``narrow`` rows are."""
+    a, b = first // width * width, last // width * width + width
+    w, n = wide.c, narrow.c
+    conn.execute(delete(wide).where(*_only(wide, key), w.minute >= a, w.minute < b))
+    keys = [n.sli, n.threshold, n.operation, floor_column(n.minute, width)]
     whole = (
         select(*keys)
-        .where(*only_m, m.minute >= a, m.minute < b)
+        .where(*_only(narrow, key), n.minute >= a, n.minute < b)
         .group_by(*keys)
-        .having(func.count() == HOUR)
+        .having(func.count() == parts)
     )
-    names = ["sli", "threshold", "operation", "minute"]
-    conn.execute(insert(sli_hour_coverage).from_select(names, whole))
+    conn.execute(insert(wide).from_select(["sli", "threshold", "operation", "minute"], whole))
 
 
 def _only(table: Table, key: tuple[str, float, str] | None) -> list[ColumnElement[bool]]:
@@ -245,7 +296,7 @@ def _add(a: Segment, b: Segment) -> Segment:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
 
 
-def hour_column(minute: Any) -> Any:
-    """SQL: the first minute of the hour of an epoch-minute column (inline numbers)."""
-    n = literal_column(str(HOUR), Integer)
+def floor_column(minute: Any, width: int) -> Any:
+    """SQL: the first minute of the ``width``-minute span of an epoch-minute column."""
+    n = literal_column(str(int(width)), Integer)
     return minute // n * n

@@ -27,6 +27,8 @@ from probes.results.schema import (
     rounds,
     session_rollup,
     session_rollup_hour,
+    sli_day_cache,
+    sli_day_coverage,
     sli_hour_cache,
     sli_hour_coverage,
     sli_minute_cache,
@@ -52,6 +54,8 @@ PRUNED_TABLES = (
     "sli_hour_cache",
     "sli_minute_coverage",
     "sli_hour_coverage",
+    "sli_day_cache",
+    "sli_day_coverage",
     "histograms",
 )
 DAY_MINUTES = 1440
@@ -74,15 +78,19 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
             if not ids:
                 break
             deleted += conn.execute(delete(rounds).where(r.run_id.in_(ids))).rowcount
-    # sli_hour_coverage too: an hour is covered only while all its minutes are, so an
-    # hour the cutoff cuts goes with its first minute.
-    minute_tables = (session_rollup, sli_minute_cache, sli_minute_coverage, sli_hour_coverage)
+    # The hour and day coverage too: an hour (a day) is covered only while all its minutes
+    # are, so an hour or a day the cutoff cuts goes with its first minute.
+    minute_tables = (
+        session_rollup, sli_minute_cache, sli_minute_coverage, sli_hour_coverage,
+        sli_day_coverage,
+    )  # fmt: skip
     for table in (*minute_tables, histogram_table):
         deleted += _delete_minutes_before(writer, table, minute)
     # An hour row goes once its whole hour is before the cutoff (it keeps the
     # counts of the hour's pruned minutes until then).
     for table in (session_rollup_hour, sli_hour_cache):
         deleted += _delete_minutes_before(writer, table, minute // 60 * 60)
+    deleted += _delete_minutes_before(writer, sli_day_cache, minute // DAY_MINUTES * DAY_MINUTES)
     return deleted
 
 

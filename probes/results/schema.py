@@ -348,6 +348,35 @@ sli_hour_cache = Table(
     Index(None, "minute"),  # save_round recomputes hours across every definition
     sqlite_with_rowid=False,
 )
+# The same one level up: one row per (definition, UTC day) all 24 of whose hours have
+# ``sli_hour_coverage``, and the SLI cache per whole day, the sum of the day's
+# ``sli_hour_cache`` rows; both kept so by every write of the hours (``hourly.rehour_sli``).
+# A year in day buckets then reads 365 rows per definition and location, not 8,760.
+sli_day_coverage = Table(
+    "sli_day_coverage",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # the day's first epoch minute
+    Index(None, "minute"),
+    sqlite_with_rowid=False,
+)
+sli_day_cache = Table(
+    "sli_day_cache",
+    METADATA,
+    Column("sli", String, primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("operation", String, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # the day's first epoch minute
+    Column("probe", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("runner", String, primary_key=True),
+    Column("good", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Index(None, "minute"),
+    sqlite_with_rowid=False,
+)
 # One row per runner process (``instance``): what it schedules and when it last
 # beat (``probes.results.schedule``). A label whose rows all stopped beating is down.
 runner_heartbeats = Table(

@@ -22,8 +22,10 @@ keep their counts after the raw rows are gone; minutes not cached by then are
 counted from what is left.
 
 Every write of the minute cache also recomputes the hours it touched in
-``sli_hour_cache`` and ``sli_hour_coverage`` (``hourly.rehour_sli``), in the
-same transaction; a long read checks the coverage of its whole hours there.
+``sli_hour_cache`` and ``sli_hour_coverage``, and their days in ``sli_day_cache``
+and ``sli_day_coverage`` (``hourly.rehour_sli``), in the same transaction; a long
+read checks the coverage of its whole days and hours there, and reads their counts
+from those rows when its buckets hold whole days or hours.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, RunnerBuckets
-from probes.results.hourly import HOUR, rehour_sli, split
+from probes.results.hourly import DAY, HOUR, cover, rehour_sli
 from probes.results.query import (
     attribute_filters,
     bucket,
@@ -72,12 +74,19 @@ from probes.results.schema import (
     NO_FILTERS,
     epoch_minute,
     rounds,
+    sli_day_cache,
+    sli_day_coverage,
     sli_hour_cache,
     sli_hour_coverage,
     sli_minute_cache,
     sli_minute_coverage,
 )
 
+# The cache and its coverage at each width (minutes): a long read takes the widest rows
+# that lie whole inside its window and its buckets (``hourly.cover``).
+WIDTHS = (1, HOUR, DAY)
+CACHE = {1: sli_minute_cache, HOUR: sli_hour_cache, DAY: sli_day_cache}
+COVERAGE = {1: sli_minute_coverage, HOUR: sli_hour_coverage, DAY: sli_day_coverage}
 # PostgreSQL advisory lock, exclusive: taken by save_round and by a cache fill.
 FILL_LOCK = 74657311
 # The most minutes one write transaction counts and stores (it holds the write lock).
@@ -214,10 +223,10 @@ def _missing(
 ) -> list[tuple[int, int]]:
     """The minutes of ``[first, last)`` without coverage, as half-open ranges.
 
-    Whole hours inside are first checked in ``sli_hour_coverage`` (a row per
-    hour all of whose minutes are covered), the minutes at either edge in
-    ``sli_minute_coverage``; only when some are missing are they looked up minute
-    by minute.
+    Whole days and hours inside are first checked in ``sli_day_coverage`` and
+    ``sli_hour_coverage`` (a row per day or hour all of whose minutes are covered),
+    the minutes at either edge in ``sli_minute_coverage``; only when some are
+    missing are they looked up minute by minute.
     """
     cov = sli_minute_coverage.c
     if _all_covered(conn, definition, first, last):
@@ -236,14 +245,14 @@ def _missing(
 
 
 def _all_covered(conn: Connection, definition: Definition, first: int, last: int) -> bool:
-    """Whether every minute of ``[first, last)`` has coverage: whole hours by hour rows."""
+    """Whether every minute of ``[first, last)`` has coverage: whole days by day rows, whole
+    hours by hour rows, the minutes at the edges by minute rows."""
     checks = []
-    for a, b, whole_hours in split(first, last, 3600):
-        table = sli_hour_coverage if whole_hours else sli_minute_coverage
+    for width, a, b in cover(first, last, WIDTHS):
+        table = COVERAGE[width]
         c = table.c
         where = [*definition.where(table), c.minute >= a, c.minute < b]
-        expected = (b - a) // HOUR if whole_hours else b - a
-        checks.append((select(func.count()).where(*where), expected))
+        checks.append((select(func.count()).where(*where), (b - a) // width))
     return all(conn.execute(query).scalar_one() == n for query, n in checks)
 
 
@@ -331,11 +340,13 @@ def _answer(
 def _cached(
     definition: Definition, minutes: tuple[int, int], filters: Filters, bucket_s: int, sqlite: bool
 ) -> list[Select[Any]]:
-    """The cache's rows of ``minutes``: whole hours from ``sli_hour_cache`` when a
-    bucket holds whole hours, the rest from ``sli_minute_cache``."""
+    """The cache's rows of ``minutes``: whole days from ``sli_day_cache`` when a bucket holds
+    whole days, whole hours from ``sli_hour_cache`` when it holds whole hours, the rest
+    from ``sli_minute_cache``."""
     out = []
-    for a, b, whole_hours in split(minutes[0], minutes[1], bucket_s):
-        table = sli_hour_cache if whole_hours else sli_minute_cache
+    widths = [w for w in WIDTHS if bucket_s // 60 % w == 0]
+    for width, a, b in cover(minutes[0], minutes[1], widths):
+        table = CACHE[width]
         c = table.c
         out.append(
             select(

@@ -115,7 +115,7 @@ def test_the_upgrade_builds_the_day_rows_a_writer_would_have(store_url: str) -> 
     """0013 merges the stored hour rows into day rows equal to those ``save_round`` writes."""
     rounds = days_history()
     with ResultStore(engine.make_parent_folder(store_url)) as store:
-        store.upgrade()  # today's writer needs today's tables (0014's hour coverage)
+        store.upgrade()  # today's writer needs today's tables (0014-0015's SLI rows)
         store.save_rounds(rounds)  # today's writer: day rows too
         written = store.latency_percentiles(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
         timings = store.db_timings_between(MIDNIGHT, MIDNIGHT + 4 * DAY, bucket_s=86400)
@@ -124,7 +124,8 @@ def test_the_upgrade_builds_the_day_rows_a_writer_would_have(store_url: str) -> 
         with raw.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM histograms WHERE width = 1440")).scalar()
             conn.execute(text("DELETE FROM histograms WHERE width = 1440"))
-            conn.execute(text("DROP TABLE sli_hour_coverage"))
+            for later in ("sli_hour_coverage", "sli_day_coverage", "sli_day_cache"):
+                conn.execute(text(f"DROP TABLE {later}"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0012'"))
         raw.dispose()
         store.upgrade()

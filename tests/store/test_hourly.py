@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, event, insert, select, text
 
 from probes.config import SloSettings, parse_settings
 from probes.records import (
@@ -72,6 +72,21 @@ def a_round(
     )  # fmt: skip
 
 
+def days_of_history() -> list[RoundResult]:
+    """Three days and a half of rounds every 50 minutes from two series, shuffled."""
+    rng = random.Random(5)
+    series = [("p1", "ws://a/ws", "eu-1"), ("p1", "ws://a/ws", "us-1")]
+    start = T0 - timedelta(hours=9)  # midnight UTC
+    rounds = [
+        a_round(10_000 + k * 10 + n, start + timedelta(minutes=50 * k, seconds=7 * n),
+                *labels, rng)  # fmt: skip
+        for k in range(int(3.5 * 24 * 60 / 50))
+        for n, labels in enumerate(series)
+    ]
+    rng.shuffle(rounds)
+    return rounds
+
+
 def history() -> list[RoundResult]:
     """Five hours of rounds every 7 minutes from three series, in random order of saving."""
     rng = random.Random(11)
@@ -121,6 +136,14 @@ def hour_tables_match_their_minutes(url: str) -> None:
             whole = f"SELECT sli, threshold, operation, {hour} FROM sli_minute_coverage GROUP BY sli, threshold, operation, {hour} HAVING COUNT(*) = 60"  # noqa: E501
             covered = "SELECT sli, threshold, operation, minute FROM sli_hour_coverage"
             assert sorted(conn.execute(text(whole))) == sorted(conn.execute(text(covered)))
+            # a day row is the sum of its hours; a day is covered when all 24 hours are
+            day = "(minute / 1440) * 1440"
+            cache = f"SELECT sli, threshold, operation, {day}, probe, target, runner, SUM(good), SUM(valid) FROM sli_hour_cache GROUP BY sli, threshold, operation, {day}, probe, target, runner"  # noqa: E501
+            days = "SELECT sli, threshold, operation, minute, probe, target, runner, good, valid FROM sli_day_cache"  # noqa: E501
+            assert sorted(conn.execute(text(cache))) == sorted(conn.execute(text(days)))
+            whole = f"SELECT sli, threshold, operation, {day} FROM sli_hour_coverage GROUP BY sli, threshold, operation, {day} HAVING COUNT(*) = 24"  # noqa: E501
+            covered = "SELECT sli, threshold, operation, minute FROM sli_day_coverage"
+            assert sorted(conn.execute(text(whole))) == sorted(conn.execute(text(covered)))
             names = SESSION_COUNTS
             sessions: Counter[tuple[object, ...]] = Counter()
             summed = f"SELECT {hour}, probe, target, runner, {', '.join(f'SUM({n})' for n in names)} FROM session_rollup_minute GROUP BY {hour}, probe, target, runner"  # noqa: E501
@@ -159,10 +182,16 @@ def test_exporter_sums_from_hours_equal_the_minute_counts(store_url: str) -> Non
     hour_tables_match_their_minutes(store_url)
 
 
+ROLLED_UP = (
+    tables.session_rollup_hour, tables.sli_hour_cache, tables.sli_hour_coverage,
+    tables.sli_day_cache, tables.sli_day_coverage,
+)  # fmt: skip
+
+
 def test_the_migration_fills_the_hour_tables_as_the_writer_does(
     store_url: str, tmp_path: Path
 ) -> None:
-    rounds = history()[:50]
+    rounds = history()[:50] + days_of_history()
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     with ResultStore.open(reference) as written:
         written.track_slis(SLOS)
@@ -183,9 +212,8 @@ def test_the_migration_fills_the_hour_tables_as_the_writer_does(
                 b.execute(insert(table), rows)
             before = {
                 t.name: sorted(tuple(row) for row in a.execute(select(t)))
-                for t in (tables.session_rollup_hour, tables.sli_hour_cache,
-                          tables.sli_hour_coverage)
-            }  # fmt: skip
+                for t in ROLLED_UP
+            }
     finally:
         source.dispose()
     with ResultStore(store_url) as store:
@@ -194,13 +222,11 @@ def test_the_migration_fills_the_hour_tables_as_the_writer_does(
         with target.connect() as b:
             after = {
                 t.name: sorted(tuple(row) for row in b.execute(select(t)))
-                for t in (tables.session_rollup_hour, tables.sli_hour_cache,
-                          tables.sli_hour_coverage)
-            }  # fmt: skip
+                for t in ROLLED_UP
+            }
     finally:
         target.dispose()
-    assert before["sli_hour_cache"]
-    assert before["sli_hour_coverage"]
+    assert all(before.values())  # each table has rows (days: 0015, from the hours)
     assert after == before
     hour_tables_match_their_minutes(store_url)
 
@@ -248,3 +274,50 @@ def test_hourly_and_daily_buckets_read_hours_and_equal_the_minute_buckets(
                     assert [(b.start, b.good, b.valid) for b in got] == [
                         (s, good[s], valid[s]) for s in sorted(valid) if valid[s]
                     ], (slo.name, where, width)
+
+
+def test_day_buckets_read_the_day_rows_and_equal_the_minute_buckets(store_url: str) -> None:
+    rounds = days_of_history()
+    late = rounds.pop()  # saved last, into a day already counted whole
+    midnight = T0 - timedelta(hours=9)
+    with ResultStore.open(store_url) as store:
+        store.track_slis(SLOS)
+        store.save_rounds(rounds)
+        store.save_round(late)
+        statements: list[str] = []
+        listen = lambda *args: statements.append(str(args[2]))  # noqa: E731
+        event.listen(store._engine, "before_cursor_execute", listen)
+        since, until = midnight + timedelta(hours=5, seconds=30), midnight + timedelta(days=3.4)
+        for slo in SLOS:
+            for where in (Filters(), Filters(runner="us-1")):
+                minutes = store.sli_counts(slo, since, until, where, bucket_s=60)
+                good: Counter[datetime] = Counter()
+                valid: Counter[datetime] = Counter()
+                for b in minutes:
+                    day = datetime.fromtimestamp(b.start.timestamp() // 86400 * 86400, UTC)
+                    good[day] += b.good
+                    valid[day] += b.valid
+                statements.clear()
+                got = store.sli_counts(slo, since, until, where, bucket_s=86400)
+                assert [(b.start, b.good, b.valid) for b in got] == [
+                    (d, good[d], valid[d]) for d in sorted(valid) if valid[d]
+                ], (slo.name, where)
+                if slo.sli in ("first_event_latency", "completion_latency", "db_latency"):
+                    # the two whole days inside come from their day rows
+                    assert any("FROM sli_day_cache" in q for q in statements), slo.name
+                    assert any("FROM sli_day_coverage" in q for q in statements), slo.name
+        event.remove(store._engine, "before_cursor_execute", listen)
+    hour_tables_match_their_minutes(store_url)
+
+
+def test_pruning_keeps_the_days_after_the_cutoff(store: ResultStore) -> None:
+    store.track_slis(SLOS)
+    store.save_rounds(days_of_history())
+    midnight = epoch_minute(T0 - timedelta(hours=9))
+    cutoff = T0 - timedelta(hours=9) + timedelta(days=1, hours=3)
+    store.prune(cutoff, cutoff)
+    with store._engine.connect() as conn:
+        days = set(conn.execute(select(tables.sli_day_cache.c.minute)).scalars())
+        assert min(days) == midnight + 1440  # the cutoff's day stays whole
+        covered = set(conn.execute(select(tables.sli_day_coverage.c.minute)).scalars())
+        assert min(covered) == midnight + 2 * 1440  # the cutoff's day lost hours
