@@ -78,8 +78,7 @@ def days_of_history() -> list[RoundResult]:
     series = [("p1", "ws://a/ws", "eu-1"), ("p1", "ws://a/ws", "us-1")]
     start = T0 - timedelta(hours=9)  # midnight UTC
     rounds = [
-        a_round(10_000 + k * 10 + n, start + timedelta(minutes=50 * k, seconds=7 * n),
-                *labels, rng)  # fmt: skip
+        a_round(10_000 + k * 10 + n, start + timedelta(minutes=50 * k, seconds=7 * n), *labels, rng)
         for k in range(int(3.5 * 24 * 60 / 50))
         for n, labels in enumerate(series)
     ]
@@ -210,20 +209,14 @@ def test_the_migration_fills_the_hour_tables_as_the_writer_does(
             for table in copied:
                 rows = [dict(row._mapping) for row in a.execute(select(table))]
                 b.execute(insert(table), rows)
-            before = {
-                t.name: sorted(tuple(row) for row in a.execute(select(t)))
-                for t in ROLLED_UP
-            }
+            before = {t.name: sorted(tuple(row) for row in a.execute(select(t))) for t in ROLLED_UP}
     finally:
         source.dispose()
     with ResultStore(store_url) as store:
         store.upgrade()
     try:
         with target.connect() as b:
-            after = {
-                t.name: sorted(tuple(row) for row in b.execute(select(t)))
-                for t in ROLLED_UP
-            }
+            after = {t.name: sorted(tuple(row) for row in b.execute(select(t))) for t in ROLLED_UP}
     finally:
         target.dispose()
     assert all(before.values())  # each table has rows (days: 0015, from the hours)
