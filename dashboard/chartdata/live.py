@@ -80,8 +80,8 @@ def _round_breaches(
     until: datetime,
     filters: Filters,
 ) -> dict[str, list[Breach]]:
-    """Each round's own breaches (memory growth, DB timings); ``rounds``: (run_id, probe,
-    memory growth or None)."""
+    """The rounds with breaches of their own (memory growth, DB timings), and those; a round
+    of ``rounds`` ((run_id, probe, memory growth or None)) without any is left out."""
     timings: dict[str, list[tuple[str, bool, float | None, float | None]]] = defaultdict(list)
     floor_ms = breaches.db_floor(settings.slos)
     rows = [] if floor_ms is None else store.timing_rows(since, until, filters, floor_ms)
@@ -92,15 +92,15 @@ def _round_breaches(
     out: dict[str, list[Breach]] = {}
     for run_id, probe, growth in rounds:
         if str(run_id) not in timings and (floor is None or growth is None or growth <= floor):
-            out[str(run_id)] = []  # no DB timing, no growth over any memory objective
-            continue
-        found = breaches.round_breaches(
+            continue  # no DB timing, no growth over any memory objective: nothing to judge
+        found = breaches.over_threshold(breaches.round_breaches(
             settings.slos,
             probe=str(probe),
             memory_growth_mb=None if growth is None or pd.isna(growth) else float(growth),
             timings=timings.get(str(run_id), ()),
-        )
-        out[str(run_id)] = breaches.over_threshold(found)
+        ))  # fmt: skip
+        if found:
+            out[str(run_id)] = found
     return out
 
 
@@ -229,6 +229,6 @@ def breaching_rounds(
     passed = store.round_figures(since, until, filters, status="passed")
     if not passed:
         return 0
-    own = _round_breaches(store, settings, passed, since, until, filters)
+    own = _round_breaches(store, settings, passed, since, until, filters)  # passed ones only
     _, of_sessions = session_breaches(store, settings, since, until, filters)
-    return sum(1 for rid, _, _ in passed if own.get(rid) or of_sessions.get(rid))
+    return len(own.keys() | ({rid for rid, _, _ in passed} & of_sessions.keys()))

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from probes.results.exposition import Labels, Pause, Segment, segment_sums
 from probes.results.schema import (
+    session_rollup_day,
     session_rollup_hour,
     sli_day_cache,
     sli_day_coverage,
@@ -68,22 +69,6 @@ def hour_of(minute: int) -> int:
     return minute // HOUR * HOUR
 
 
-def split(first: int, last: int, bucket_s: int) -> list[tuple[int, int, bool]]:
-    """Minutes ``[first, last)`` as spans ``(a, b, whole_hours)`` for buckets of ``bucket_s``.
-
-    When a bucket holds whole hours (``bucket_s`` a multiple of 3600, buckets being
-    epoch-aligned), the whole hours inside come from an hour table (True) and the
-    minutes at either edge from the minute table; otherwise all from minutes.
-    """
-    if first >= last:
-        return []
-    a, b = -(-first // HOUR) * HOUR, last // HOUR * HOUR
-    if bucket_s % (HOUR * 60) or a >= b:
-        return [(first, last, False)]
-    spans = [(first, a, False), (a, b, True), (b, last, False)]
-    return [s for s in spans if s[0] < s[1]]
-
-
 def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
     """``(width, from, to)`` spans of epoch minutes covering ``[first, last)``: the widest
     width (of ``widths``, ascending, each a multiple of the one before) for the
@@ -100,18 +85,18 @@ def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, 
 
 
 def add_counts(conn: Connection, counts: dict[tuple[int, str, str, str], Counter[str]]) -> None:
-    """Add counts keyed by (epoch minute, probe, target, runner) to their hours' rows."""
-    hours: dict[tuple[int, str, str, str], Counter[str]] = {}
-    for (minute, probe, target, runner), c in counts.items():
-        hours.setdefault((hour_of(minute), probe, target, runner), Counter()).update(c)
-    if not hours:
-        return
-    rows = [
-        {"minute": k[0], "probe": k[1], "target": k[2], "runner": k[3]} | dict(c)
-        for k, c in hours.items()
-    ]
-    key, names = ("minute", "probe", "target", "runner"), (*SESSION_COUNTS, *AUTH_COUNTS)
-    add_rows(conn, session_rollup_hour, key, names, rows)
+    """Add counts keyed by (epoch minute, probe, target, runner) to their hours' rows and
+    their days' rows."""
+    for table, width in ((session_rollup_hour, HOUR), (session_rollup_day, DAY)):
+        spans: dict[tuple[int, str, str, str], Counter[str]] = {}
+        for (minute, probe, target, runner), c in counts.items():
+            spans.setdefault((minute // width * width, probe, target, runner), Counter()).update(c)
+        rows = [
+            {"minute": k[0], "probe": k[1], "target": k[2], "runner": k[3]} | dict(c)
+            for k, c in spans.items()
+        ]
+        key, names = ("minute", "probe", "target", "runner"), (*SESSION_COUNTS, *AUTH_COUNTS)
+        add_rows(conn, table, key, names, rows)
 
 
 def add_rows(

@@ -118,8 +118,10 @@ def runner_buckets(rows: Iterable[tuple[str, int, int, int]]) -> RunnerBuckets:
         counts = sums.setdefault(r, {}).setdefault(b, [0, 0])
         counts[0] += g
         counts[1] += v
+    # Every runner has the same buckets: each start made once (a year is ~10^6 buckets).
+    starts = {b: start_of(b) for per in sums.values() for b in per}
     return {
-        r: [SliBucket(start_of(b), g, v) for b, (g, v) in sorted(per.items()) if v]
+        r: [SliBucket(starts[b], g, v) for b, (g, v) in sorted(per.items()) if v]
         for r, per in sums.items()
     }
 

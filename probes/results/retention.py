@@ -26,6 +26,7 @@ from probes.results.schema import (
     histogram_table,
     rounds,
     session_rollup,
+    session_rollup_day,
     session_rollup_hour,
     sli_day_cache,
     sli_day_coverage,
@@ -50,6 +51,7 @@ PRUNED_TABLES = (
     "rounds",
     "session_rollup_minute",
     "session_rollup_hour",
+    "session_rollup_day",
     "sli_minute_cache",
     "sli_hour_cache",
     "sli_minute_coverage",
@@ -90,7 +92,8 @@ def prune_rollups_older_than(writer: Engine, cutoff: datetime, batch_size: int) 
     # counts of the hour's pruned minutes until then).
     for table in (session_rollup_hour, sli_hour_cache):
         deleted += _delete_minutes_before(writer, table, minute // 60 * 60)
-    deleted += _delete_minutes_before(writer, sli_day_cache, minute // DAY_MINUTES * DAY_MINUTES)
+    for table in (session_rollup_day, sli_day_cache):
+        deleted += _delete_minutes_before(writer, table, minute // DAY_MINUTES * DAY_MINUTES)
     return deleted
 
 

@@ -273,24 +273,31 @@ session_rollup = Table(
 # rounds that started in the hour (rows of rounds without counted sessions have
 # zero sessions). Written in the round's transaction, so it always equals the sum
 # of its minutes; long windows read it instead of 60 times as many minute rows.
-session_rollup_hour = Table(
-    "session_rollup_hour",
-    METADATA,
-    Column("minute", Integer, primary_key=True),
-    Column("probe", String, primary_key=True),
-    Column("target", String, primary_key=True),
-    Column("runner", String, primary_key=True),
-    Column("sessions", Integer, nullable=False),
-    Column("ok", Integer, nullable=False),
-    Column("complete_in_order", Integer, nullable=False),
-    Column("not_1011", Integer, nullable=False),
-    Column("no_foreign", Integer, nullable=False),
-    Column("connected", Integer, nullable=False),
-    Column("planned", Integer, nullable=False),
-    Column("auth_checks", Integer, nullable=False),  # rounds with auth_ok not NULL
-    Column("auth_ok", Integer, nullable=False),
-    sqlite_with_rowid=False,
-)
+def _session_rollup(name: str) -> Table:
+    return Table(
+        name,
+        METADATA,
+        Column("minute", Integer, primary_key=True),
+        Column("probe", String, primary_key=True),
+        Column("target", String, primary_key=True),
+        Column("runner", String, primary_key=True),
+        Column("sessions", Integer, nullable=False),
+        Column("ok", Integer, nullable=False),
+        Column("complete_in_order", Integer, nullable=False),
+        Column("not_1011", Integer, nullable=False),
+        Column("no_foreign", Integer, nullable=False),
+        Column("connected", Integer, nullable=False),
+        Column("planned", Integer, nullable=False),
+        Column("auth_checks", Integer, nullable=False),  # rounds with auth_ok not NULL
+        Column("auth_ok", Integer, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+session_rollup_hour = _session_rollup("session_rollup_hour")
+# The same counts per UTC day (``minute`` the day's first epoch minute), added to in the
+# same transactions: a year in day buckets reads 365 rows per location, not 8,760.
+session_rollup_day = _session_rollup("session_rollup_day")
 # The per-minute SLI cache (``probes.results.sli_cache``): a definition is
 # (sli, threshold, operation), operation '' when the SLI has none.
 sli_minute_cache = Table(

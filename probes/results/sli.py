@@ -56,6 +56,7 @@ from probes.results.schema import (
     epoch_minute,
     rounds,
     session_rollup,
+    session_rollup_day,
     session_rollup_hour,
     sessions,
     to_utc,
@@ -139,13 +140,15 @@ def _session_count_sli(
     if filters.run_ids is not None or bucket_s % 60 or first >= last:
         return _buckets(engine, raw(since, until))
 
-    def rolled_up(a: int, b: int, whole_hours: bool) -> Select[Any]:
-        """The rollup rows of epoch minutes ``[a, b)``: of the hour table, or the minute one."""
-        table = session_rollup_hour if whole_hours else session_rollup
+    def rolled_up(width: int, a: int, b: int) -> Select[Any]:
+        """The rollup rows of epoch minutes ``[a, b)``: of the day, hour or minute table."""
+        table = {hourly.DAY: session_rollup_day, hourly.HOUR: session_rollup_hour}.get(
+            width, session_rollup
+        )
         r = table.c
         span = (
             [r.minute >= a, r.minute < b]
-            if whole_hours
+            if width > 1
             else [r.bucket >= start_of(60 * a), r.bucket < start_of(60 * b)]  # its key
         )
         return select(
@@ -155,7 +158,8 @@ def _session_count_sli(
             (r.sessions - r.planned if planned_out else r.sessions).label("v"),
         ).where(*span, *attribute_filters(table, filters))
 
-    spans = hourly.split(epoch_minute(first), epoch_minute(last), bucket_s)
+    widths = [w for w in (1, hourly.HOUR, hourly.DAY) if bucket_s // 60 % w == 0]
+    spans = hourly.cover(epoch_minute(first), epoch_minute(last), widths)
     edges = [(since, first), (last, until)]
     queries = [rolled_up(*span) for span in spans] + [raw(a, b) for a, b in edges if a < b]
     with engine.connect() as conn:  # one connection: one snapshot on SQLite

@@ -124,8 +124,9 @@ def test_the_upgrade_builds_the_day_rows_a_writer_would_have(store_url: str) -> 
         with raw.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM histograms WHERE width = 1440")).scalar()
             conn.execute(text("DELETE FROM histograms WHERE width = 1440"))
-            for later in ("sli_hour_coverage", "sli_day_coverage", "sli_day_cache"):
-                conn.execute(text(f"DROP TABLE {later}"))
+            later = ("sli_hour_coverage", "sli_day_coverage", "sli_day_cache", "session_rollup_day")
+            for table in later:
+                conn.execute(text(f"DROP TABLE {table}"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0012'"))
         raw.dispose()
         store.upgrade()

@@ -30,6 +30,7 @@ from probes.records import (
 from probes.results import ResultStore, epoch_minute
 from probes.results import schema as tables
 from probes.results.hourly import SESSION_COUNTS
+from probes.results.sli import CACHED_SLIS, SESSION_COUNT_SLIS
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # whole hour
 EVENTS = ("agent_started", "agent_completed")
@@ -158,6 +159,15 @@ def hour_tables_match_their_minutes(url: str) -> None:
                 for n in (*names, "auth_checks", "auth_ok"):
                     stored[row.minute, row.probe, row.target, row.runner, n] += row._mapping[n]
             assert +stored == +sessions
+            # and a day's session counts are the sums of its hours'
+            days: Counter[tuple[object, ...]] = Counter()
+            for key, n in stored.items():
+                days[(int(str(key[0])) // 1440 * 1440, *key[1:])] += n
+            by_day: Counter[tuple[object, ...]] = Counter()
+            for row in conn.execute(select(tables.session_rollup_day)):
+                for n in (*names, "auth_checks", "auth_ok"):
+                    by_day[row.minute, row.probe, row.target, row.runner, n] += row._mapping[n]
+            assert +by_day == +days
     finally:
         engine.dispose()
 
@@ -183,7 +193,7 @@ def test_exporter_sums_from_hours_equal_the_minute_counts(store_url: str) -> Non
 
 ROLLED_UP = (
     tables.session_rollup_hour, tables.sli_hour_cache, tables.sli_hour_coverage,
-    tables.sli_day_cache, tables.sli_day_coverage,
+    tables.sli_day_cache, tables.sli_day_coverage, tables.session_rollup_day,
 )  # fmt: skip
 
 
@@ -295,10 +305,12 @@ def test_day_buckets_read_the_day_rows_and_equal_the_minute_buckets(store_url: s
                 assert [(b.start, b.good, b.valid) for b in got] == [
                     (d, good[d], valid[d]) for d in sorted(valid) if valid[d]
                 ], (slo.name, where)
-                if slo.sli in ("first_event_latency", "completion_latency", "db_latency"):
-                    # the two whole days inside come from their day rows
+                # the two whole days inside come from their day rows
+                if slo.sli in CACHED_SLIS:
                     assert any("FROM sli_day_cache" in q for q in statements), slo.name
                     assert any("FROM sli_day_coverage" in q for q in statements), slo.name
+                elif slo.sli in SESSION_COUNT_SLIS:
+                    assert any("FROM session_rollup_day" in q for q in statements), slo.name
         event.remove(store._engine, "before_cursor_execute", listen)
     hour_tables_match_their_minutes(store_url)
 
@@ -310,7 +322,8 @@ def test_pruning_keeps_the_days_after_the_cutoff(store: ResultStore) -> None:
     cutoff = T0 - timedelta(hours=9) + timedelta(days=1, hours=3)
     store.prune(cutoff, cutoff)
     with store._engine.connect() as conn:
-        days = set(conn.execute(select(tables.sli_day_cache.c.minute)).scalars())
-        assert min(days) == midnight + 1440  # the cutoff's day stays whole
+        for table in (tables.session_rollup_day, tables.sli_day_cache):
+            days = set(conn.execute(select(table.c.minute)).scalars())
+            assert min(days) == midnight + 1440, table  # the cutoff's day stays whole
         covered = set(conn.execute(select(tables.sli_day_coverage.c.minute)).scalars())
         assert min(covered) == midnight + 2 * 1440  # the cutoff's day lost hours

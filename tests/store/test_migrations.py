@@ -47,6 +47,7 @@ TABLES = {
     "sli_hour_coverage",
     "sli_day_cache",
     "sli_day_coverage",
+    "session_rollup_day",
 }
 CACHE_TABLES = {"sli_minute_cache", "sli_minute_coverage"}  # revision 0003
 LABEL_TABLES = {"round_labels"}  # revision 0004
@@ -65,7 +66,8 @@ LATER_TABLES = {
     "sli_hour_cache",
     "sli_hour_coverage",  # 0014: filled from the minute coverage (tests/store/test_hourly.py)
     "sli_day_cache",
-    "sli_day_coverage",  # 0015: filled from the hour tables (tests/store/test_hourly.py)
+    "sli_day_coverage",
+    "session_rollup_day",  # 0015: filled from the hour tables (tests/store/test_hourly.py)
 }
 HEAD = engine.head_revision()
 
