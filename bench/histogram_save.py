@@ -56,7 +56,8 @@ def main() -> None:
     engine = create_engine(args.db, **options)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM histograms")).scalar_one()
-        probe, runner = conn.execute(text("SELECT probe, runner FROM histograms LIMIT 1")).one()
+        located = "SELECT probe, runner FROM histograms WHERE probe <> '' LIMIT 1"
+        probe, runner = conn.execute(text(located)).one()  # a location, not the pooled rows
         newest = f"SELECT {KEYS} FROM histograms ORDER BY minute DESC LIMIT 500"
         mine = (
             f"SELECT {KEYS} FROM histograms WHERE probe = :p AND runner = :r"

@@ -5,7 +5,8 @@ Percentiles over a range used to rank every raw row in Python (1.0 s of a
 ``save_round`` adds each value to a DDSketch-style histogram (the ``ddsketch``
 library's logarithmic mapping, relative accuracy 1 %: bin ``k`` holds the values
 in ``(gamma^(k-1), gamma^k]``, ``gamma = 1.0202``) of its minute, its hour and
-its (UTC) day, per (probe, target, runner) and metric. Metrics: ``first_event`` and
+its (UTC) day, per (probe, target, runner) and metric, and of its hour and day over
+every location (``POOLED``: the labels all empty). Metrics: ``first_event`` and
 ``completion`` (ms, per session), ``db:<operation>`` (COALESCE(server_ms,
 client_ms), per DB timing, with the failed count). A read sums the bins of the
 rows in each chart bucket (constant cost per row, whatever the session count),
@@ -62,6 +63,11 @@ MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 ZERO = "z"  # the bin of values too small for the mapping (0 ms)
 MINUTE, HOUR, DAY = 1, 60, 1440  # the widths of a row, in minutes
 WIDTHS = (MINUTE, HOUR, DAY)
+# Every location's values of an hour or a day are also merged into one row whose labels
+# are all empty (no probe, target or runner is): a chart over every location reads one
+# row per bucket and metric instead of one per location (30 at 10 probes x 3 runners).
+POOLED = ("", "", "")
+POOLED_WIDTHS = (HOUR, DAY)
 SESSION_METRICS = ("first_event", "completion")
 DB_PREFIX = "db:"
 _KEYS_PER_STATEMENT = 500  # 6 bound values a key: well under SQLite's 32766
@@ -140,11 +146,16 @@ def add_to(
     value: float | None,
     failed: bool,
 ) -> None:
-    """Add one value (None: no value, e.g. a refused session) to its minute, hour and day."""
+    """Add one value (None: no value, e.g. a refused session) to its minute, hour and day,
+    and to the every-location rows of its hour and day."""
     binned = None if value is None else bin_of(value)
     for width in WIDTHS:
-        key = (width, minute // width * width, *labels, metric)
-        found.setdefault(key, Histogram()).add(value, failed, binned)
+        start = minute // width * width
+        found.setdefault((width, start, *labels, metric), Histogram()).add(value, failed, binned)
+        if width in POOLED_WIDTHS:
+            found.setdefault((width, start, *POOLED, metric), Histogram()).add(
+                value, failed, binned
+            )
 
 
 def bin_of(value: float) -> str:
@@ -237,7 +248,9 @@ def read(
     ``metrics`` names session metrics; ``db`` selects every ``db:`` metric
     instead. ``bucket_s`` must be a multiple of 60. Each part of the window
     comes from the widest rows that lie whole inside it and inside one bucket
-    (``cover``): days for day buckets, hours for hour multiples, else minutes.
+    (``cover``): days for day buckets, hours for hour multiples, else minutes;
+    without a probe, target or runner filter, the hours and days from their
+    every-location rows (``POOLED``).
     """
     first = epoch_minute(since)
     last = epoch_minute(until) + (until != until.replace(second=0, microsecond=0))
@@ -246,11 +259,18 @@ def read(
         return {}
     h = histograms.c
     wanted = h.metric.like(DB_PREFIX + "%") if db else h.metric.in_(metrics or ())
-    where = [
-        or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans)),
-        wanted,
-        *attribute_filters(histograms, filters),
-    ]
+    attributes = attribute_filters(histograms, filters)
+    if attributes:  # one location's rows, never the pooled ones
+        span = or_(*(and_(h.width == w, h.minute >= a, h.minute < b) for w, a, b in spans))
+        labels = [*attributes, h.probe != POOLED[0]]
+    else:  # every location: the pooled rows of hours and days, each location's minutes
+        pooled = and_(h.probe == POOLED[0], h.target == POOLED[1], h.runner == POOLED[2])
+        span = or_(*(
+            and_(h.width == w, h.minute >= a, h.minute < b, *([pooled] if w > MINUTE else []))
+            for w, a, b in spans
+        ))  # fmt: skip
+        labels = []
+    where = [span, wanted, *labels]
     sqlite = engine.dialect.name == "sqlite"
     start = bucket(histograms, h.minute, bucket_s, sqlite).label("b")
     # The bins are summed in the database (json_each), not decoded row by row here: a

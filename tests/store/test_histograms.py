@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -214,3 +217,94 @@ def test_saving_a_round_reads_its_histogram_rows_by_key_not_by_scanning_sqlite(
             assert any("SEARCH histograms USING PRIMARY KEY" in step for step in plan), plan
             assert not any(step.startswith("SCAN histograms") for step in plan), plan
     plain.dispose()
+
+
+def located(r: RoundResult, probe: str, runner: str) -> RoundResult:
+    run_id = f"{r.run_id}-{probe}-{runner}"
+    own = tuple(replace(s, run_id=run_id, probe=probe, runner=runner) for s in r.sessions)
+    return replace(r, run_id=run_id, probe=probe, runner=runner, sessions=own)
+
+
+def stored_rows(url: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """Every histogram row: key -> (count, failed, low, high, bins as a dict)."""
+    raw = create_engine(url)
+    try:
+        with raw.connect() as conn:
+            query = text("SELECT width, minute, probe, target, runner, metric, count, failed, "
+                         "low, high, bins FROM histograms")  # fmt: skip
+            return {
+                tuple(row[:6]): (*row[6:10], json.loads(row[10])) for row in conn.execute(query)
+            }
+    finally:
+        raw.dispose()
+
+
+def test_the_every_location_rows_are_the_merge_of_each_locations_and_are_what_charts_read(
+    store_url: str,
+) -> None:
+    rounds = [
+        located(r, probe, runner)
+        for r in history()
+        for probe, runner in (("chat", "eu-1"), ("chat", "us-1"), ("tools", "eu-1"))
+    ]
+    late = rounds.pop(7)  # saved last, into hours and a day already written
+    with ResultStore.open(store_url) as store:
+        store.save_rounds(rounds[:90])
+        for r in rounds[90:]:
+            store.save_round(r)
+        store.save_round(late)
+        since, until = T0, T0 + 8 * HOUR
+        charts = {
+            width: (store.latency_percentiles(since, until, bucket_s=width),
+                    store.db_timings_between(since, until, bucket_s=width))
+            for width in (3600, 86400)
+        }  # fmt: skip
+        one = Filters(runner="us-1")
+        theirs = store.latency_percentiles(since, until, one, bucket_s=3600)
+    rows = stored_rows(store_url)
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for (width, minute, probe, target, runner, metric), (
+        n,
+        failed,
+        low,
+        high,
+        bins,
+    ) in rows.items():
+        if width == 1 or (probe, target, runner) == ("", "", ""):
+            continue
+        m = merged.setdefault((width, minute, "", "", "", metric), [0, 0, None, None, Counter()])
+        m[0] += n
+        m[1] += failed
+        m[2] = low if m[2] is None else min(m[2], low if low is not None else m[2])
+        m[3] = high if m[3] is None else max(m[3], high if high is not None else m[3])
+        m[4].update(bins)
+    pooled = {k: v for k, v in rows.items() if k[2:5] == ("", "", "")}
+    assert pooled.keys() == merged.keys() and {k[0] for k in pooled} == {60, 1440}
+    for key, (n, failed, low, high, bins) in merged.items():
+        assert pooled[key] == (n, failed, low, high, dict(+bins)), key
+    # Charts over every location read those rows: with each location's hour and day rows
+    # gone, they answer as before; one location's chart reads its own rows, now gone.
+    raw = create_engine(store_url)
+    with raw.begin() as conn:
+        conn.execute(text("DELETE FROM histograms WHERE width > 1 AND probe <> ''"))
+    raw.dispose()
+    with ResultStore(store_url) as store:
+        for width, (latency, timings) in charts.items():
+            assert store.latency_percentiles(since, until, bucket_s=width) == latency
+            assert store.db_timings_between(since, until, bucket_s=width) == timings
+        assert theirs and not store.latency_percentiles(since, until, one, bucket_s=3600)
+
+
+def test_the_upgrade_merges_the_every_location_rows_a_writer_would_have(store_url: str) -> None:
+    rounds = [located(r, "chat", runner) for r in history() for runner in ("eu-1", "us-1")]
+    with ResultStore.open(store_url) as store:
+        store.save_rounds(rounds)
+    written = stored_rows(store_url)
+    raw = create_engine(store_url)
+    with raw.begin() as conn:  # a store of revision 0015: no every-location rows yet
+        conn.execute(text("DELETE FROM histograms WHERE probe = ''"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0015'"))
+    raw.dispose()
+    with ResultStore(store_url) as store:
+        store.upgrade()
+    assert stored_rows(store_url) == written
