@@ -97,12 +97,24 @@ def make_parent_folder(url: str | URL) -> URL:
     return parsed
 
 
+# PostgreSQL transaction advisory locks (``advisory_lock``).
+MIGRATION_LOCK = 74657310
+
+
+def advisory_lock(conn: Connection, key: int) -> None:
+    """Take PostgreSQL's advisory lock ``key`` until the transaction ends, for this store
+    only: keyed by the schema too (``current_schema()``), so a store in another schema of
+    the database neither waits on it nor holds it up. (One key alone is one lock for every
+    schema of the server.)"""
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({int(key)}, hashtext(current_schema()))"))
+
+
 def upgrade(writer: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to ``revision`` in one write transaction (idempotent)."""
     with writer.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Several runners may start at once against one database.
-            conn.execute(text("SELECT pg_advisory_xact_lock(74657310)"))
+            advisory_lock(conn, MIGRATION_LOCK)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn

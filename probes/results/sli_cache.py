@@ -54,13 +54,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, RunnerBuckets
+from probes.results.engine import advisory_lock
 from probes.results.hourly import DAY, HOUR, cover, rehour_sli
 from probes.results.query import (
     attribute_filters,
@@ -186,7 +186,7 @@ def _fill(
             try:
                 with writer.begin() as conn:
                     if conn.dialect.name == "postgresql":
-                        conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
+                        advisory_lock(conn, FILL_LOCK)
                     # Minutes another reader filled meanwhile are left as they are.
                     for first, last in _missing(conn, definition, start, end):
                         _store(conn, definition, source, first, last)
@@ -203,7 +203,7 @@ def forget_minutes(conn: Connection, first: int, last: int) -> None:
     objective was tracked; with the default objectives it always was exclusive.)
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SELECT pg_advisory_xact_lock({FILL_LOCK})"))
+        advisory_lock(conn, FILL_LOCK)
     for table in (sli_minute_coverage, sli_minute_cache):
         conn.execute(delete(table).where(table.c.minute >= first, table.c.minute <= last))
     rehour_sli(conn, first, last)  # the hours keep the sums of their other minutes

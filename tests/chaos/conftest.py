@@ -93,8 +93,8 @@ def hold_write_lock(url: str) -> Iterator[None]:
     """Hold the store's write lock from another connection until the block ends.
 
     SQLite: ``BEGIN IMMEDIATE`` on the file. PostgreSQL: ``ACCESS EXCLUSIVE`` on the
-    tables a round is written to (not the migration's advisory lock: that one is shared
-    by every schema of the server, and so by every other test run against it).
+    tables a round is written to (what any lock on the data does to a writer; the
+    store's advisory locks are its own, keyed by schema: ``engine.advisory_lock``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
