@@ -10,9 +10,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError
+
+from probes.errors import StoreUrlError
 
 # probes/migrations, next to this package (pyproject ships it as package data).
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -119,11 +122,28 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         before = _revision(conn)
+        if before is not None and not _known(config, before):
+            raise StoreUrlError(
+                f"results store {writer.url.render_as_string(hide_password=True)} is at "
+                f"schema revision {before}, which "
+                f"this slawatch does not know (it writes revision {head_revision()}): a "
+                "newer slawatch has migrated it; upgrade this one to write to it"
+            )
         command.upgrade(config, revision)
         after = _revision(conn)
         if conn.dialect.name == "postgresql" and after != before:
             # Fresh statistics: before ANALYZE, round_detail planned 21x slower than SQLite.
             conn.execute(text("ANALYZE"))
+
+
+def _known(config: Config, revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(config).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def head_revision() -> str:

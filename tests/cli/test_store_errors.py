@@ -137,3 +137,27 @@ def test_a_read_only_store_cannot_write(tmp_path: Path) -> None:
     ResultStore.open(url).close()
     with ResultStore.open_read_only(url) as store, pytest.raises(StoreError, match="read-only"):
         store.upgrade()
+
+
+@pytest.mark.parametrize("command", ["probe", "run"])
+def test_a_store_a_newer_slawatch_migrated_is_one_message_for_writers(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A revision this code does not know was an Alembic traceback, exit 1 (the gate's
+    # "breached"): seen opening a stop 21 store with the slawatch before it.
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    ResultStore.open(url).close()
+    raw = create_engine(url)
+    with raw.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    raw.dispose()
+    monkeypatch.setenv("SLAWATCH_JWT_SECRET", SECRET)
+    assert main([*COMMANDS[command], "--db", url]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "is at schema revision 9999, which this slawatch does not know" in err
+    with ResultStore(url) as store:
+        assert store.schema_version() == "9999"  # left as it was
