@@ -122,7 +122,7 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         before = _revision(conn)
-        if before is not None and not _known(config, before):
+        if before is not None and not known_revision(before):
             raise StoreUrlError(
                 f"results store {writer.url.render_as_string(hide_password=True)} is at "
                 f"schema revision {before}, which "
@@ -136,10 +136,12 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
             conn.execute(text("ANALYZE"))
 
 
-def _known(config: Config, revision: str) -> bool:
-    """Whether ``revision`` is one of this code's migrations."""
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations (not one a newer slawatch made)."""
     from alembic.script import ScriptDirectory
 
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     try:
         return ScriptDirectory.from_config(config).get_revision(revision) is not None
     except CommandError:

@@ -138,12 +138,21 @@ def check_connects(engine: Engine, url: URL) -> None:
         raise connect_error(exc, url) from None
 
 
-def check_schema(version: str | None, head: str, url: URL) -> None:
-    """For read-only commands: the store has our tables, at the revision this code reads."""
+def check_schema(version: str | None, head: str, url: URL, known: bool = True) -> None:
+    """For read-only commands: the store has our tables, at the revision this code reads.
+
+    ``known``: whether ``version`` is one of this code's revisions (else a newer slawatch
+    migrated the store)."""
     if version is None:
         raise StoreUrlError(
             f"no results store at {shown(url)}: the database has no slawatch tables "
             "(a writer such as `slawatch run` or `slawatch probe` creates them)"
+        )
+    if not known:
+        raise StoreUrlError(
+            f"results store {shown(url)} is at schema revision {version}, which this "
+            f"slawatch does not know (it reads revision {head}): a newer slawatch has "
+            "migrated it; upgrade this one to read it"
         )
     if version != head:
         raise StoreUrlError(

@@ -107,7 +107,9 @@ class ResultStore:
         store = cls(parsed, read_only=True, **options)
         try:
             opening.check_connects(store._engine, store.url)
-            opening.check_schema(store.schema_version(), engine.head_revision(), store.url)
+            version = store.schema_version()
+            known = version is None or engine.known_revision(version)
+            opening.check_schema(version, engine.head_revision(), store.url, known)
         except BaseException:
             store.close()
             raise

@@ -139,8 +139,8 @@ def test_a_read_only_store_cannot_write(tmp_path: Path) -> None:
         store.upgrade()
 
 
-@pytest.mark.parametrize("command", ["probe", "run"])
-def test_a_store_a_newer_slawatch_migrated_is_one_message_for_writers(
+@pytest.mark.parametrize("command", ["probe", "run", "report", "export"])
+def test_a_store_a_newer_slawatch_migrated_is_one_message_for_writers_and_readers(
     command: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
