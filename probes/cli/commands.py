@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import os
 import re
+import signal
 import sys
 import time
 import uuid
@@ -92,13 +93,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     file=sys.stderr,
                 )
                 try:
-                    await asyncio.Event().wait()
+                    await stopping()
                 finally:
                     await scheduler.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0
+
+
+async def stopping() -> None:
+    """Until SIGTERM or SIGINT (a service manager's stop, Ctrl-C): either one stops the
+    runner as Ctrl-C did, saving what it measured. Handled here whatever the process
+    inherited: started in the background by a shell, SIGINT came ignored (Python then
+    installs no handler) and the runner could not be stopped with it; SIGTERM ended it at
+    once, with its unsaved rounds."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def dashboard(args: argparse.Namespace, settings: Settings) -> int:

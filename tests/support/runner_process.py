@@ -64,13 +64,17 @@ class Runner:
             return self.process.wait()
 
 
-def start_runner(config: Path, label: str, db: str, *, ha: bool = False) -> Runner:
+def start_runner(
+    config: Path, label: str, db: str, *, ha: bool = False, sigint_ignored: bool = False
+) -> Runner:
+    """``sigint_ignored``: started as a shell starts a background job (SIGINT ignored)."""
     argv = [str(SLAWATCH), "run", "--config", str(config), "--runner", label, "--db", db]
     if ha:
         argv.append("--ha")
     env = dict(os.environ, SLAWATCH_JWT_SECRET=SECRET)
     env.pop("SLAWATCH_JWT_SECRET_FILE", None)
-    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     runner = Runner(label, process)
     threading.Thread(target=_read, args=(runner,), daemon=True).start()
     return runner
