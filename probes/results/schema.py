@@ -298,92 +298,56 @@ session_rollup_hour = _session_rollup("session_rollup_hour")
 # The same counts per UTC day (``minute`` the day's first epoch minute), added to in the
 # same transactions: a year in day buckets reads 365 rows per location, not 8,760.
 session_rollup_day = _session_rollup("session_rollup_day")
+def _sli_counts(name: str) -> Table:
+    """An SLI cache table: good and valid counts per definition, span and location."""
+    return Table(
+        name,
+        METADATA,
+        Column("sli", String, primary_key=True),
+        Column("threshold", Float, primary_key=True),
+        Column("operation", String, primary_key=True),
+        Column("minute", Integer, primary_key=True),  # the span's first epoch minute
+        Column("probe", String, primary_key=True),
+        Column("target", String, primary_key=True),
+        Column("runner", String, primary_key=True),
+        Column("good", Integer, nullable=False),
+        Column("valid", Integer, nullable=False),
+        Index(None, "minute"),  # save_round forgets and recomputes spans across definitions
+        sqlite_with_rowid=False,  # rows clustered by key: a long read is one range scan
+    )
+
+
+def _sli_coverage(name: str) -> Table:
+    """An SLI coverage table: one row per definition and span whose counts are all cached."""
+    return Table(
+        name,
+        METADATA,
+        Column("sli", String, primary_key=True),
+        Column("threshold", Float, primary_key=True),
+        Column("operation", String, primary_key=True),
+        Column("minute", Integer, primary_key=True),  # the span's first epoch minute
+        Index(None, "minute"),
+        sqlite_with_rowid=False,
+    )
+
+
 # The per-minute SLI cache (``probes.results.sli_cache``): a definition is
 # (sli, threshold, operation), operation '' when the SLI has none.
-sli_minute_cache = Table(
-    "sli_minute_cache",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),  # epoch minute of the events
-    Column("probe", String, primary_key=True),
-    Column("target", String, primary_key=True),
-    Column("runner", String, primary_key=True),
-    Column("good", Integer, nullable=False),
-    Column("valid", Integer, nullable=False),
-    Index(None, "minute"),  # save_round forgets minutes across every definition
-    sqlite_with_rowid=False,  # rows clustered by key: a 30-day read is one range scan
-)
-sli_minute_coverage = Table(
-    "sli_minute_coverage",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),
-    Index(None, "minute"),
-    sqlite_with_rowid=False,
-)
+sli_minute_cache = _sli_counts("sli_minute_cache")
+sli_minute_coverage = _sli_coverage("sli_minute_coverage")
 # One row per (definition, hour) all 60 of whose minutes have ``sli_minute_coverage``
 # rows, kept so by every write of the minute coverage (``hourly.rehour_sli``): a
 # long read checks 60 times fewer rows to know its minutes are cached.
-sli_hour_coverage = Table(
-    "sli_hour_coverage",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),  # the hour's first epoch minute
-    Index(None, "minute"),
-    sqlite_with_rowid=False,
-)
+sli_hour_coverage = _sli_coverage("sli_hour_coverage")
 # The SLI cache per whole hour: the sum of the hour's ``sli_minute_cache`` rows,
 # kept equal to it by every write of the minute cache (``sli_cache``).
-sli_hour_cache = Table(
-    "sli_hour_cache",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),  # the hour's first epoch minute
-    Column("probe", String, primary_key=True),
-    Column("target", String, primary_key=True),
-    Column("runner", String, primary_key=True),
-    Column("good", Integer, nullable=False),
-    Column("valid", Integer, nullable=False),
-    Index(None, "minute"),  # save_round recomputes hours across every definition
-    sqlite_with_rowid=False,
-)
+sli_hour_cache = _sli_counts("sli_hour_cache")
 # The same one level up: one row per (definition, UTC day) all 24 of whose hours have
 # ``sli_hour_coverage``, and the SLI cache per whole day, the sum of the day's
 # ``sli_hour_cache`` rows; both kept so by every write of the hours (``hourly.rehour_sli``).
 # A year in day buckets then reads 365 rows per definition and location, not 8,760.
-sli_day_coverage = Table(
-    "sli_day_coverage",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),  # the day's first epoch minute
-    Index(None, "minute"),
-    sqlite_with_rowid=False,
-)
-sli_day_cache = Table(
-    "sli_day_cache",
-    METADATA,
-    Column("sli", String, primary_key=True),
-    Column("threshold", Float, primary_key=True),
-    Column("operation", String, primary_key=True),
-    Column("minute", Integer, primary_key=True),  # the day's first epoch minute
-    Column("probe", String, primary_key=True),
-    Column("target", String, primary_key=True),
-    Column("runner", String, primary_key=True),
-    Column("good", Integer, nullable=False),
-    Column("valid", Integer, nullable=False),
-    Index(None, "minute"),
-    sqlite_with_rowid=False,
-)
+sli_day_coverage = _sli_coverage("sli_day_coverage")
+sli_day_cache = _sli_counts("sli_day_cache")
 # One row per runner process (``instance``): what it schedules and when it last
 # beat (``probes.results.schedule``). A label whose rows all stopped beating is down.
 runner_heartbeats = Table(
