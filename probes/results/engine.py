@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
@@ -136,25 +138,25 @@ def upgrade(writer: Engine, revision: str = "head") -> None:
             conn.execute(text("ANALYZE"))
 
 
-def known_revision(revision: str) -> bool:
-    """Whether ``revision`` is one of this code's migrations (not one a newer slawatch made)."""
-    from alembic.script import ScriptDirectory
-
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """This code's migrations, read once per process (each read parses every revision file)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations (not one a newer slawatch made)."""
     try:
-        return ScriptDirectory.from_config(config).get_revision(revision) is not None
+        return _scripts().get_revision(revision) is not None
     except CommandError:
         return False
 
 
 def head_revision() -> str:
     """The newest schema revision this code knows (what ``upgrade`` migrates to)."""
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 

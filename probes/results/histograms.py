@@ -53,7 +53,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from probes.records import Filters, RoundResult
-from probes.results.hourly import cover
+from probes.results.hourly import DAY, HOUR, MINUTE, WIDTHS, cover, widths_for
 from probes.results.query import attribute_filters, bucket
 from probes.results.schema import epoch_minute
 from probes.results.schema import histogram_table as histograms
@@ -61,8 +61,6 @@ from probes.results.schema import histogram_table as histograms
 RELATIVE_ACCURACY = 0.01
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 ZERO = "z"  # the bin of values too small for the mapping (0 ms)
-MINUTE, HOUR, DAY = 1, 60, 1440  # the widths of a row, in minutes
-WIDTHS = (MINUTE, HOUR, DAY)
 # Every location's values of an hour or a day are also merged into one row whose labels
 # are all empty (no probe, target or runner is): a chart over every location reads one
 # row per bucket and metric instead of one per location (30 at 10 probes x 3 runners).
@@ -254,7 +252,7 @@ def read(
     """
     first = epoch_minute(since)
     last = epoch_minute(until) + (until != until.replace(second=0, microsecond=0))
-    spans = cover(first, last, [w for w in WIDTHS if bucket_s // 60 % w == 0])
+    spans = cover(first, last, widths_for(bucket_s))
     if not spans:
         return {}
     h = histograms.c

@@ -50,7 +50,8 @@ from probes.results.schema import (
     sli_minute_coverage,
 )
 
-HOUR, DAY = 60, 1440  # minutes
+MINUTE, HOUR, DAY = 1, 60, 1440  # the widths of the roll-up rows, in minutes
+WIDTHS = (MINUTE, HOUR, DAY)
 # Counts of session_rollup_hour, each the sum of the minute table's column of that name.
 SESSION_COUNTS = (
     "sessions",
@@ -67,6 +68,11 @@ AUTH_COUNTS = ("auth_checks", "auth_ok")
 def hour_of(minute: int) -> int:
     """The first epoch minute of the hour ``minute`` falls in."""
     return minute // HOUR * HOUR
+
+
+def widths_for(bucket_s: int) -> list[int]:
+    """The row widths whose rows each lie inside one bucket of ``bucket_s`` (epoch-aligned)."""
+    return [w for w in WIDTHS if bucket_s // 60 % w == 0]
 
 
 def cover(first: int, last: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:

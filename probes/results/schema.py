@@ -268,6 +268,8 @@ session_rollup = Table(
     Index(None, "probe", "bucket"),
     Index(None, "target", "bucket"),
 )
+
+
 # The hourly roll-up beside it (``probes.results.hourly``): the same counts per
 # whole hour, ``minute`` the hour's first epoch minute, plus the auth checks of the
 # rounds that started in the hour (rows of rounds without counted sessions have
@@ -298,6 +300,8 @@ session_rollup_hour = _session_rollup("session_rollup_hour")
 # The same counts per UTC day (``minute`` the day's first epoch minute), added to in the
 # same transactions: a year in day buckets reads 365 rows per location, not 8,760.
 session_rollup_day = _session_rollup("session_rollup_day")
+
+
 def _sli_counts(name: str) -> Table:
     """An SLI cache table: good and valid counts per definition, span and location."""
     return Table(

@@ -158,8 +158,7 @@ def _session_count_sli(
             (r.sessions - r.planned if planned_out else r.sessions).label("v"),
         ).where(*span, *attribute_filters(table, filters))
 
-    widths = [w for w in (1, hourly.HOUR, hourly.DAY) if bucket_s // 60 % w == 0]
-    spans = hourly.cover(epoch_minute(first), epoch_minute(last), widths)
+    spans = hourly.cover(epoch_minute(first), epoch_minute(last), hourly.widths_for(bucket_s))
     edges = [(since, first), (last, until)]
     queries = [rolled_up(*span) for span in spans] + [raw(a, b) for a, b in edges if a < b]
     with engine.connect() as conn:  # one connection: one snapshot on SQLite

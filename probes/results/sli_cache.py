@@ -61,7 +61,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 
 from probes.records import Filters, RunnerBuckets
 from probes.results.engine import advisory_lock
-from probes.results.hourly import DAY, HOUR, cover, rehour_sli
+from probes.results.hourly import DAY, HOUR, MINUTE, WIDTHS, cover, rehour_sli, widths_for
 from probes.results.query import (
     attribute_filters,
     bucket,
@@ -84,9 +84,8 @@ from probes.results.schema import (
 
 # The cache and its coverage at each width (minutes): a long read takes the widest rows
 # that lie whole inside its window and its buckets (``hourly.cover``).
-WIDTHS = (1, HOUR, DAY)
-CACHE = {1: sli_minute_cache, HOUR: sli_hour_cache, DAY: sli_day_cache}
-COVERAGE = {1: sli_minute_coverage, HOUR: sli_hour_coverage, DAY: sli_day_coverage}
+CACHE = {MINUTE: sli_minute_cache, HOUR: sli_hour_cache, DAY: sli_day_cache}
+COVERAGE = {MINUTE: sli_minute_coverage, HOUR: sli_hour_coverage, DAY: sli_day_coverage}
 # PostgreSQL advisory lock, exclusive: taken by save_round and by a cache fill.
 FILL_LOCK = 74657311
 # The most minutes one write transaction counts and stores (it holds the write lock).
@@ -344,8 +343,7 @@ def _cached(
     whole days, whole hours from ``sli_hour_cache`` when it holds whole hours, the rest
     from ``sli_minute_cache``."""
     out = []
-    widths = [w for w in WIDTHS if bucket_s // 60 % w == 0]
-    for width, a, b in cover(minutes[0], minutes[1], widths):
+    for width, a, b in cover(minutes[0], minutes[1], widths_for(bucket_s)):
         table = CACHE[width]
         c = table.c
         out.append(
